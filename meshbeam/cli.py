@@ -1,0 +1,254 @@
+"""The command line: parse, confirm, print. Domain errors map to exit codes (input 2, run 1)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import inventory, ops
+from .errors import InputError, MeshbeamError
+from .inventory import Host, Mesh
+
+app = typer.Typer(
+    help="A private WireGuard mesh for Erlang/Elixir clusters, with distribution bound to it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+DirOpt = Annotated[
+    Path, typer.Option("--dir", envvar="MESHBEAM_DIR", help="Inventory directory.", show_default=True)
+]
+DEFAULT_DIR = Path("inventory")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handles_errors(fn: F) -> F:
+    """Print a domain error on one line and exit with its status; never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MeshbeamError as e:
+            err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@handles_errors
+def init(
+    dir: DirOpt = DEFAULT_DIR,
+    cidr: Annotated[str, typer.Option(help="Mesh address range.")] = inventory.DEFAULT_CIDR,
+    backend: Annotated[str, typer.Option(help="Mesh backend.")] = "wireguard",
+    interface: Annotated[str, typer.Option(help="Mesh interface name on every member.")] = "mb0",
+    port: Annotated[int, typer.Option(help="UDP port servers listen on.")] = 51820,
+    dist_port: Annotated[int, typer.Option(help="Erlang distribution port (listen min = max).")] = 9100,
+    epmd: Annotated[str, typer.Option(help="'mesh': EPMD bound to the mesh address; 'none': no EPMD.")] = "mesh",
+    force: Annotated[bool, typer.Option(help="Replace an existing inventory (its keys are destroyed).")] = False,
+) -> None:
+    """Create an inventory: DIR/mesh.yaml for the members, DIR/keys/ for secrets."""
+    mesh = Mesh(
+        backend=backend,
+        cidr=inventory.parse_cidr(cidr),
+        interface=interface,
+        port=port,
+        dist_port=dist_port,
+        epmd=epmd,
+    )
+    ops.init(dir, mesh, force=force)
+    out.print(f"created {inventory.mesh_path(dir)} ({backend}, {mesh.cidr}, interface {interface}, port {port})")
+    out.print("next: meshbeam add-host NAME [USER@]ADDRESS")
+
+
+@app.command("add-host")
+@handles_errors
+def add_host(
+    name: Annotated[str, typer.Argument(help="Member name.")],
+    ssh: Annotated[str, typer.Argument(metavar="[USER@]ADDRESS[:SSHPORT]", help="How to reach it over SSH.")],
+    dir: DirOpt = DEFAULT_DIR,
+    endpoint: Annotated[
+        str | None, typer.Option(metavar="HOST[:PORT]", help="Where other members dial it (default: the SSH address).")
+    ] = None,
+    vm_args: Annotated[str | None, typer.Option(help="Path of the node's vm.args on the host.")] = None,
+    node_name: Annotated[str, typer.Option(help="Erlang node base name (before the @).")] = "app",
+    run_user: Annotated[str, typer.Option(help="OS user that runs the Erlang node (owns the cookie).")] = "root",
+) -> None:
+    """Add a server managed over SSH; it gets the lowest free mesh address and a new keypair."""
+    host = ops.add_host(dir, name, ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name, run_user=run_user)
+    out.print(f"added host {host.name}: mesh {host.address}, endpoint {host.endpoint}, ssh {host.ssh}")
+    out.print("run `meshbeam up` to apply")
+
+
+@app.command("add-peer")
+@handles_errors
+def add_peer(
+    name: Annotated[str, typer.Argument(help="Member name, e.g. laptop.")],
+    dir: DirOpt = DEFAULT_DIR,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Where to write its wg-quick config.")] = None,
+) -> None:
+    """Add a roaming peer (a laptop behind NAT) and write its wg-quick config."""
+    peer, path = ops.add_peer(dir, name, out_file)
+    out.print(f"added peer {peer.name}: mesh {peer.address}")
+    out.print(f"wrote {path} (mode 0600); on {peer.name}, as root:")
+    out.print(f"  install -m 600 {path.name} /etc/wireguard/{inventory.load(dir).interface}.conf")
+    out.print(f"  wg-quick up {inventory.load(dir).interface}")
+    out.print("the servers learn about it at the next `meshbeam up`")
+
+
+def _remove(dir: Path, name: str, kind: type) -> None:
+    mesh = ops.remove(dir, name, kind)
+    out.print(f"removed {name}; its keys are destroyed. Run `meshbeam up` to remove it from the hosts")
+    if not mesh.members:
+        out.print("the mesh has no members left")
+
+
+@app.command("remove-host")
+@handles_errors
+def remove_host(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
+    """Remove a server from the inventory (hosts forget it at the next `up`)."""
+    _remove(dir, name, Host)
+
+
+@app.command("remove-peer")
+@handles_errors
+def remove_peer(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
+    """Remove a roaming peer from the inventory (hosts forget it at the next `up`)."""
+    _remove(dir, name, inventory.Peer)
+
+
+@app.command("list")
+@handles_errors
+def list_members(dir: DirOpt = DEFAULT_DIR) -> None:
+    """List members, their mesh addresses and endpoints."""
+    mesh = inventory.load(dir)
+    table = Table(title=f"{mesh.backend} mesh {mesh.cidr} on {mesh.interface}, port {mesh.port}")
+    for col in ("name", "kind", "mesh address", "endpoint", "ssh", "node"):
+        table.add_column(col)
+    for h in mesh.hosts:
+        table.add_row(h.name, "host", h.address, h.endpoint, h.ssh, h.node)
+    for p in mesh.peers:
+        table.add_row(p.name, "peer", p.address, "(roaming)", "-", p.node)
+    out.print(table)
+
+
+def _parse_only(mesh: Mesh, only: str | None) -> list[Host]:
+    if not only:
+        return list(mesh.hosts)
+    return [mesh.host(n.strip()) for n in only.split(",") if n.strip()]
+
+
+@app.command()
+@handles_errors
+def up(
+    dir: DirOpt = DEFAULT_DIR,
+    dry_run: Annotated[bool, typer.Option(help="Connect and show the plan; change nothing.")] = False,
+    only: Annotated[str | None, typer.Option(metavar="NAME,...", help="Converge only these hosts.")] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=256, help="Hosts worked on at once.")] = 10,
+    ssh_config: Annotated[
+        Path | None, typer.Option(envvar="MESHBEAM_SSH_CONFIG", help="SSH config file (default ~/.ssh/config).")
+    ] = None,
+) -> None:
+    """Converge every server: show the plan, apply it in parallel, print a result table."""
+    from . import converge, remote
+    from .fsutil import locked
+    from .keys import KeyStore
+
+    mesh = inventory.load(dir)
+    hosts = _parse_only(mesh, only)
+    if not hosts:
+        raise InputError("the inventory has no hosts: add one with `meshbeam add-host`")
+    if ssh_config is not None and not ssh_config.is_file():
+        raise InputError(f"SSH config {ssh_config} does not exist")
+    store = KeyStore(dir)
+    with locked(dir):
+        refreshed = _refresh_peer_configs(dir, mesh)
+        runs = _with_progress(
+            "reading", hosts, lambda p: converge.prepare(mesh, store, hosts, remote.SSHOptions(ssh_config), parallel, p)
+        )
+        try:
+            _print_plans(runs)
+            if not dry_run:
+                runs = _with_progress("applying", hosts, lambda p: converge.apply(runs, parallel, p))
+        finally:
+            converge.close(runs)
+    _print_results(runs, dry_run)
+    for path in refreshed:
+        out.print(f"updated {path}: copy it to that peer and run `wg syncconf` or `wg-quick` there")
+    if any(r.error for r in runs):
+        raise typer.Exit(1)
+
+
+def _refresh_peer_configs(dir: Path, mesh: Mesh) -> list[Path]:
+    """Roaming peers' configs under DIR/peers follow the server list; rewrite stale ones."""
+    from . import wireguard
+    from .keys import KeyStore
+
+    changed = []
+    store = KeyStore(dir)
+    for p in mesh.peers:
+        path = ops.peer_config_path(dir, p.name)
+        text = wireguard.render(mesh, p, store)
+        if path.exists() and path.read_text() != text:
+            ops.write_peer_config(dir, mesh, p, path)
+            changed.append(path)
+    return changed
+
+
+def _with_progress(title: str, hosts: list[Host], work: Callable[[Callable[[str, str], None]], Any]) -> Any:
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.fields[host]:<16} {task.description}"), TimeElapsedColumn(),
+        console=err, transient=True, disable=not err.is_terminal,
+    ) as progress:
+        tasks = {h.name: progress.add_task("waiting", host=h.name) for h in hosts}
+        return work(lambda host, stage: progress.update(tasks[host], description=stage))
+
+
+def _print_plans(runs: list[Any]) -> None:
+    for r in runs:
+        if r.error:
+            out.print(f"[bold]{r.host.name}[/bold]: [red]cannot plan[/red]: {r.error}")
+        elif r.plan.empty:
+            out.print(f"[bold]{r.host.name}[/bold]: no changes")
+        else:
+            out.print(f"[bold]{r.host.name}[/bold]:")
+            for w in r.plan.writes:
+                out.print(f"  write {w.path} ({w.reason}, mode {w.mode:04o})")
+            for a in r.plan.actions:
+                out.print(f"  run   {a.label}")
+        for note in (r.plan.notes if r.plan else ()):
+            out.print(f"  note: {note}")
+
+
+def _print_results(runs: list[Any], dry_run: bool) -> None:
+    table = Table(title="dry run: nothing was changed" if dry_run else "result")
+    table.add_column("host")
+    table.add_column("status")
+    table.add_column("detail")
+    colours = {"failed": "red", "converged": "green", "no changes": "cyan", "planned": "yellow"}
+    for r in runs:
+        detail = r.error or (f"{len(r.plan.writes)} file(s), {len(r.plan.actions)} action(s)" if r.plan else "")
+        table.add_row(r.host.name, f"[{colours[r.status]}]{r.status}[/]", detail)
+    out.print(table)
+    if all(r.status == "no changes" for r in runs):
+        out.print("no changes")
+
+
+sandbox_app = typer.Typer(help="A local sandbox of real hosts (network namespaces; Linux, root).", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def main() -> None:
+    app(prog_name="meshbeam")

@@ -1,0 +1,94 @@
+"""`meshbeam up`: connect and read facts on every host, plan, then apply, in a bounded pool.
+
+Connections opened for the facts are reused for the apply: one SSH connection per host,
+one round trip to read and one to write and act.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from . import plan as planning
+from . import remote
+from .inventory import Host, Mesh
+from .keys import KeyStore
+
+if TYPE_CHECKING:
+    from fabric import Connection
+
+Progress = Callable[[str, str], None]  # (host name, stage) -> None
+
+
+@dataclass(frozen=True)
+class HostRun:
+    host: Host
+    conn: Connection | None = None
+    plan: planning.HostPlan | None = None
+    error: str | None = None
+    applied: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "failed"
+        if self.plan is None or self.plan.empty:
+            return "no changes"
+        return "converged" if self.applied else "planned"
+
+
+def prepare(
+    mesh: Mesh,
+    store: KeyStore,
+    hosts: list[Host],
+    options: remote.SSHOptions,
+    parallel: int,
+    progress: Progress,
+) -> list[HostRun]:
+    store.psks()  # read the key files once, before the threads share the store
+
+    def one(name: str, host: Host) -> HostRun:
+        progress(name, "connecting")
+        conn = remote.connect(host, options)
+        try:
+            progress(name, "reading facts")
+            facts = remote.gather(conn, planning.query(mesh, host))
+            p = planning.build(mesh, host, store, facts)
+        except Exception:
+            conn.close()
+            raise
+        progress(name, "planned")
+        return HostRun(host, conn, p)
+
+    outcomes = remote.for_each(((h.name, h) for h in hosts), one, parallel)
+    return [
+        o.value if isinstance(o.value, HostRun) else HostRun(h, error=_reason(o.error))
+        for o, h in zip(outcomes, hosts)
+    ]
+
+
+def _reason(error: str | None) -> str:
+    return error or "unknown error"
+
+
+def apply(runs: list[HostRun], parallel: int, progress: Progress) -> list[HostRun]:
+    by_name = {r.host.name: r for r in runs}
+
+    def one(name: str, run: HostRun) -> HostRun:
+        assert run.conn is not None and run.plan is not None
+        progress(name, "applying")
+        remote.apply(run.conn, run.plan)
+        progress(name, "done")
+        return replace(run, applied=True)
+
+    todo = [(r.host.name, r) for r in runs if r.error is None and r.plan and not r.plan.empty]
+    for o in remote.for_each(todo, one, parallel):
+        by_name[o.host] = o.value if isinstance(o.value, HostRun) else replace(by_name[o.host], error=_reason(o.error))
+    return [by_name[r.host.name] for r in runs]
+
+
+def close(runs: list[HostRun]) -> None:
+    for r in runs:
+        if r.conn is not None:
+            r.conn.close()

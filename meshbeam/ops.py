@@ -1,0 +1,114 @@
+"""Inventory operations behind init / add-host / add-peer / remove-*: validate fully, then write.
+
+Every function checks all of its input before the first write, so bad input leaves the
+inventory directory byte-identical.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import inventory, wireguard
+from .errors import InputError
+from .fsutil import atomic_write, locked
+from .inventory import Host, Mesh, Peer
+from .keys import KeyStore, generate_private, public_key
+
+
+def peer_config_path(directory: Path, name: str) -> Path:
+    return directory / "peers" / f"{name}.conf"
+
+
+def init(directory: Path, mesh: Mesh, *, force: bool) -> None:
+    inventory.validate(mesh)
+    if inventory.exists(directory) and not force:
+        raise InputError(f"an inventory already exists at {directory}; use --force to replace it")
+    if force:
+        for sub in ("keys", "peers"):
+            shutil.rmtree(directory / sub, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    store = KeyStore(directory)
+    store.create_dir()
+    store.create_cookie()
+    inventory.save(directory, mesh)
+
+
+def _add(directory: Path, mesh: Mesh, build: type[Host] | type[Peer], **fields: object) -> tuple[Mesh, Host | Peer]:
+    """Shared by add-host and add-peer: allocate an address, make a key, validate, write."""
+    name = inventory.check_name(str(fields["name"]), "member name")
+    if any(m.name == name for m in mesh.members):
+        raise InputError(f"the name {name!r} is already used in {inventory.mesh_path(directory)}")
+    store = KeyStore(directory)
+    if store.has_member_key(name):
+        raise InputError(f"a private key for {name!r} already exists in {store.dir}; remove it first")
+    private = generate_private()
+    member = build(address=inventory.next_address(mesh), public_key=public_key(private), **fields)
+    new = inventory.with_member(mesh, member)
+    inventory.validate(new)
+    with locked(directory):
+        store.store_member_key(name, private)
+        store.sync_psks(m.name for m in new.members)
+        inventory.save(directory, new)
+    return new, member
+
+
+def add_host(
+    directory: Path,
+    name: str,
+    ssh: str,
+    *,
+    endpoint: str | None,
+    vm_args: str | None,
+    node_name: str,
+    run_user: str,
+) -> Host:
+    _, address, _ = inventory.parse_ssh_target(ssh)
+    mesh = inventory.load(directory)
+    if endpoint is None:
+        ep_host, ep_port = address, None
+    else:
+        ep_host, ep_port = inventory.split_host_port(endpoint, "endpoint")
+    ep = inventory.format_host_port(ep_host, ep_port or mesh.port)
+    _, host = _add(
+        directory,
+        mesh,
+        Host,
+        name=name,
+        ssh=ssh,
+        endpoint=ep,
+        vm_args=vm_args,
+        node_name=node_name,
+        run_user=run_user,
+    )
+    assert isinstance(host, Host)
+    return host
+
+
+def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path]:
+    target = out or peer_config_path(directory, name)
+    if target.exists():
+        raise InputError(f"{target} already exists; choose another --out or remove it")
+    mesh, peer = _add(directory, inventory.load(directory), Peer, name=name)
+    assert isinstance(peer, Peer)
+    write_peer_config(directory, mesh, peer, target)
+    return peer, target
+
+
+def write_peer_config(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> None:
+    text = wireguard.render(mesh, peer, KeyStore(directory))
+    atomic_write(target, text, 0o600)
+
+
+def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> Mesh:
+    mesh = inventory.load(directory)
+    member = mesh.member(name)
+    if not isinstance(member, kind):
+        other = "remove-peer" if isinstance(member, Peer) else "remove-host"
+        raise InputError(f"{name!r} is not a {'host' if kind is Host else 'peer'}; use `meshbeam {other}`")
+    new = inventory.without_member(mesh, name)
+    with locked(directory):
+        inventory.save(directory, new)
+        KeyStore(directory).forget(name, (m.name for m in new.members))
+        peer_config_path(directory, name).unlink(missing_ok=True)
+    return new

@@ -1,0 +1,60 @@
+"""Mesh + keys -> wg-quick configs (pure and deterministic: same input, same bytes)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .inventory import Host, Mesh, Peer
+
+KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roaming peer
+
+
+class Secrets(Protocol):
+    def private_key(self, name: str) -> str: ...
+    def psk(self, a: str, b: str) -> str: ...
+
+
+def config_path(mesh: Mesh) -> str:
+    return f"/etc/wireguard/{mesh.interface}.conf"
+
+
+def interface_address(mesh: Mesh, member: Host | Peer) -> str:
+    # The mesh prefix on the interface gives one connected route for the whole mesh;
+    # each peer still only claims its own /32 in AllowedIPs.
+    return f"{member.address}/{mesh.network.prefixlen}"
+
+
+def _peer_block(mesh: Mesh, me: Host | Peer, other: Host | Peer, secrets: Secrets) -> str:
+    lines = [
+        "",
+        "[Peer]",
+        f"# {other.name}",
+        f"PublicKey = {other.public_key}",
+        f"PresharedKey = {secrets.psk(me.name, other.name)}",
+        f"AllowedIPs = {other.address}/32",
+    ]
+    if isinstance(other, Host):
+        lines.append(f"Endpoint = {other.endpoint}")
+    if isinstance(me, Peer):
+        lines.append(f"PersistentKeepalive = {KEEPALIVE}")
+    return "\n".join(lines) + "\n"
+
+
+def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
+    """The wg-quick config of one member.
+
+    A server lists every other server (with its endpoint) and every roaming peer (without:
+    the peer dials in). A roaming peer lists the servers only, each with a keepalive so it
+    stays reachable from behind NAT.
+    """
+    head = [
+        f"# {mesh.interface}.conf for {me.name}, written by meshbeam; local edits are overwritten",
+        "[Interface]",
+        f"Address = {interface_address(mesh, me)}",
+    ]
+    if isinstance(me, Host):
+        head.append(f"ListenPort = {mesh.port}")
+    head.append(f"PrivateKey = {secrets.private_key(me.name)}")
+    others = mesh.hosts if isinstance(me, Peer) else mesh.members
+    peers = [_peer_block(mesh, me, o, secrets) for o in others if o.name != me.name]
+    return "\n".join(head) + "\n" + "".join(peers)
