@@ -244,6 +244,9 @@ def load(directory: Path) -> Mesh:
     return from_dict(data, str(path))
 
 
+_KINDS = {int: "number", str: "string", list: "list", dict: "mapping"}
+
+
 def _get(d: dict[str, Any], key: str, typ: type, where: str, default: Any = ...) -> Any:
     if key not in d:
         if default is ...:
@@ -251,7 +254,7 @@ def _get(d: dict[str, Any], key: str, typ: type, where: str, default: Any = ...)
         return default
     value = d[key]
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise InputError(f"{where}: field '{key}' must be a {typ.__name__}, not {type(value).__name__}")
+        raise InputError(f"{where}: field '{key}' must be a {_KINDS[typ]}, not {value!r:.40}")
     return value
 
 

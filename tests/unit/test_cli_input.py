@@ -1,0 +1,125 @@
+"""Bad input: a one-line error naming the problem, exit status 2, and nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from conftest import invoke
+
+
+def snapshot(d: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(d)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir", p.stat().st_mode)
+        for p in sorted(d.rglob("*"))
+    }
+
+
+BAD_COMMANDS = [
+    (["add-host", "s1", "198.51.100.20"], "used"),  # name used twice
+    (["add-host", "laptop", "198.51.100.20"], "used"),  # name of a peer
+    (["add-host", "bad name", "198.51.100.20"], "invalid member name"),
+    (["add-host", "-x", "198.51.100.20"], ""),  # looks like an option: Typer's usage error
+    (["add-host", "s9", "198.51.100.20:99999"], "SSH address port"),
+    (["add-host", "s9", "198.51.100.20:ssh"], "SSH address port"),
+    (["add-host", "s9", "bad user@198.51.100.20"], "SSH user"),
+    (["add-host", "s9", "root@"], "SSH address"),
+    (["add-host", "s9", "root@exa_mple..com"], "SSH address"),
+    (["add-host", "s9", "198.51.100.20", "--endpoint", "198.51.100.20:0"], "endpoint port"),
+    (["add-host", "s9", "198.51.100.20", "--endpoint", "host:name:1"], "endpoint"),
+    (["add-host", "s9", "198.51.100.20", "--endpoint", ":51820"], "endpoint"),
+    (["add-host", "s9", "198.51.100.20", "--vm-args", "relative/vm.args"], "vm_args"),
+    (["add-host", "s9", "198.51.100.20", "--node-name", "9lives"], "node name"),
+    (["add-host", "s9", "198.51.100.20", "--node-name", "a@b"], "node name"),
+    (["add-host", "s9", "198.51.100.20", "--run-user", "Root!"], "run user"),
+    (["add-peer", "s2"], "used"),
+    (["add-peer", "lap top"], "invalid member name"),
+    (["add-peer", "x" * 40], "invalid member name"),
+    (["remove-host", "nope"], "unknown member"),
+    (["remove-host", "laptop"], "not a host"),
+    (["remove-peer", "s1"], "not a peer"),
+    (["remove-peer", "nope"], "unknown member"),
+    (["up", "--only", "nope"], "unknown member"),
+    (["up", "--only", "laptop"], "roaming peer"),
+    (["up", "--parallel", "0"], ""),
+    (["up", "--ssh-config", "/nonexistent/ssh_config"], "SSH config"),
+    (["init"], "already exists"),
+    (["init", "--force", "--cidr", "198.18.0.0/33"], "CIDR"),
+    (["init", "--force", "--cidr", "198.18.0.1/24"], "CIDR"),
+    (["init", "--force", "--cidr", "198.18.0.0/31"], "CIDR"),
+    (["init", "--force", "--backend", "ipsec"], "backend"),
+    (["init", "--force", "--interface", "a-very-long-interface-name"], "interface"),
+    (["init", "--force", "--port", "70000"], "port"),
+    (["init", "--force", "--epmd", "everywhere"], "epmd"),
+]
+
+
+@pytest.mark.parametrize("args,needle", BAD_COMMANDS, ids=[" ".join(a)[:50] for a, _ in BAD_COMMANDS])
+def test_bad_command_lines(inv, args, needle):
+    before = snapshot(inv)
+    r = invoke(*args, "--dir", str(inv))
+    assert r.exit_code == 2, r.output
+    if needle:
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1, r.stderr
+        assert lines[0].startswith("error: ") and needle in lines[0], lines[0]
+    assert snapshot(inv) == before
+
+
+def _edit(inv: Path, old: str, new: str) -> None:
+    p = inv / "mesh.yaml"
+    text = p.read_text()
+    assert old in text, old
+    p.write_text(text.replace(old, new, 1))
+
+
+BAD_YAML = [
+    ("mesh:\n  backend: wireguard\n", "hosts: [", "malformed YAML"),
+    ("name: s2\n", "name: s1\n", "used twice"),
+    ("address: 198.18.0.2\n", "address: 198.18.0.1\n", "already used"),
+    ("address: 198.18.0.2\n", "address: 198.19.0.2\n", "outside the mesh CIDR"),
+    ("address: 198.18.0.2\n", "address: 198.18.0.255\n", "outside the mesh CIDR"),
+    ("address: 198.18.0.2\n", "address: banana\n", "invalid mesh address"),
+    ("endpoint: 198.51.100.11:51820\n", "endpoint: 198.51.100.11\n", "needs a port"),
+    ("endpoint: 198.51.100.11:51820\n", "endpoint: 198.51.100.11:0\n", "port"),
+    ("port: 51820\n", "port: eighty\n", "'port' must be a number"),
+    ("cidr: 198.18.0.0/24\n", "cidr: 198.18.0.0/99\n", "CIDR"),
+    ("backend: wireguard\n", "backend: ipsec\n", "backend"),
+    ("  interface: mb0\n", "  interface: 'bad iface'\n", "interface"),
+    ("public_key: ", "public_key: notbase64!! #", "public key"),
+    ("hosts:\n", "hosts:\n- just-a-string\n", "hosts[0]: expected a mapping"),
+    ("  port: 51820\n", "  port: true\n", "'port' must be a number"),
+    ("mesh:\n", "mesh: []\nx:\n", "unknown top-level field"),
+    ("  node_name: web\n", "  node_name: 'w b'\n", "node name"),
+]
+
+
+@pytest.mark.parametrize("old,new,needle", BAD_YAML, ids=[n for _, _, n in BAD_YAML])
+def test_malformed_inventories(inv, old, new, needle):
+    _edit(inv, old, new)
+    before = snapshot(inv)
+    for args in (["list"], ["add-peer", "newpeer"], ["up", "--dry-run"]):
+        r = invoke(*args, "--dir", str(inv))
+        assert r.exit_code == 2, (args, r.output)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert len(lines) == 1 and needle in lines[0], (args, r.stderr)
+        assert snapshot(inv) == before
+
+
+def test_exhausted_cidr(tmp_path):
+    d = tmp_path / "small"
+    assert invoke("init", "--cidr", "198.18.0.0/30", "--dir", str(d)).exit_code == 0
+    assert invoke("add-host", "a", "198.51.100.11", "--dir", str(d)).exit_code == 0
+    assert invoke("add-peer", "b", "--dir", str(d)).exit_code == 0
+    before = snapshot(d)
+    r = invoke("add-peer", "c", "--dir", str(d))
+    assert r.exit_code == 2 and "exhausted" in r.stderr
+    assert snapshot(d) == before
+
+
+def test_missing_inventory(tmp_path):
+    r = invoke("list", "--dir", str(tmp_path / "none"))
+    assert r.exit_code == 2 and "no inventory" in r.stderr
+    assert not (tmp_path / "none").exists()
