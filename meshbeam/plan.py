@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import wireguard
 from .inventory import Host, Mesh
+
+
+class Secrets(wireguard.Secrets, Protocol):
+    def cookie(self) -> str: ...
 
 # Silences wg-quick's banner when it falls back to wireguard-go (hosts without the kernel module).
 _WG_ENV = "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1"
@@ -31,19 +36,29 @@ class Facts:
     """What one round trip told us about a host."""
 
     tools: frozenset[str] = frozenset()
-    systemd: bool = False
-    iface_exists: bool = False
+    flags: frozenset[str] = frozenset()  # names of the probes that succeeded
     iface_addrs: tuple[str, ...] = ()
-    files: dict[str, FileFact] = field(default_factory=dict)
+    homes: dict[str, str] = field(default_factory=dict)  # user -> home directory
+    files: dict[str, FileFact] = field(default_factory=dict)  # keyed by the queried path
+
+    @property
+    def systemd(self) -> bool:
+        return "systemd" in self.flags
+
+    @property
+    def iface_exists(self) -> bool:
+        return "iface" in self.flags
 
 
 @dataclass(frozen=True)
 class Query:
-    """What to read from a host."""
+    """What to read from a host. Paths may start with ~USER/ (resolved on the host)."""
 
     interface: str
     paths: tuple[str, ...]
     tools: tuple[str, ...]
+    users: tuple[str, ...] = ()
+    probes: tuple[tuple[str, str], ...] = ()  # (flag, sh condition) -> flag is set when it succeeds
 
 
 @dataclass(frozen=True)
@@ -53,7 +68,7 @@ class Write:
     mode: int
     owner: str
     secret: bool
-    reason: str  # "new", "changed" or "mode"
+    reason: str  # "new", "changed", "mode" or "backup"
 
 
 @dataclass(frozen=True)
@@ -78,14 +93,23 @@ class PlanError(Exception):
     """The host cannot be converged as it is (for example a tool is missing)."""
 
 
-REQUIRED_TOOLS = ("wg", "wg-quick", "ip")
+WG_TOOLS = ("wg", "wg-quick", "ip")
 
 
 def query(mesh: Mesh, host: Host) -> Query:
-    return Query(interface=mesh.interface, paths=(wireguard.config_path(mesh),), tools=REQUIRED_TOOLS)
+    paths: tuple[str, ...] = (wireguard.config_path(mesh),)
+    tools, users, probes = WG_TOOLS, (), ()
+    if host.vm_args:
+        from . import beamplan  # the BEAM layer only for hosts that run a node
+
+        paths += beamplan.query_paths(host)
+        tools += beamplan.TOOLS
+        users = (host.run_user,)
+        probes = beamplan.PROBES
+    return Query(mesh.interface, paths, tools, users, probes)
 
 
-def _write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secret: bool) -> Write | None:
+def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secret: bool) -> Write | None:
     if not fact.exists:
         reason = "new"
     elif fact.content != content:
@@ -121,16 +145,28 @@ def wireguard_actions(mesh: Mesh, host: Host, facts: Facts, conf_written: bool) 
     return actions
 
 
-def build(mesh: Mesh, host: Host, secrets: wireguard.Secrets, facts: Facts) -> HostPlan:
-    missing = [t for t in REQUIRED_TOOLS if t not in facts.tools]
+def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
+    wanted = query(mesh, host).tools
+    missing = [t for t in wanted if t not in facts.tools]
     if missing:
         raise PlanError(
-            f"{', '.join(missing)} not found on the host: install wireguard-tools "
-            "(and wireguard-go where the kernel has no WireGuard module)"
+            f"{', '.join(missing)} not found on the host: install wireguard-tools (and wireguard-go where the "
+            "kernel has no WireGuard module)" + (", nftables and erlang-base" if host.vm_args else "")
         )
     path = wireguard.config_path(mesh)
     conf = wireguard.render(mesh, host, secrets).encode()
-    write = _write_if_needed(facts.files[path], conf, 0o600, "root", secret=True)
-    writes = (write,) if write else ()
-    actions = wireguard_actions(mesh, host, facts, conf_written=write is not None and write.reason != "mode")
-    return HostPlan(host.name, writes, tuple(actions))
+    wg_write = write_if_needed(facts.files[path], conf, 0o600, "root", secret=True)
+    writes = [wg_write] if wg_write else []
+    actions = wireguard_actions(mesh, host, facts, conf_written=wg_write is not None and wg_write.reason != "mode")
+    notes: list[str] = []
+    if host.vm_args:
+        from . import beamplan
+
+        try:
+            beam_writes = beamplan.writes(mesh, host, secrets.cookie(), facts)
+        except ValueError as e:
+            raise PlanError(str(e)) from None
+        writes += beam_writes
+        actions += beamplan.actions(mesh, host, facts, beam_writes)
+        notes += beamplan.notes(mesh, host, facts)
+    return HostPlan(host.name, tuple(writes), tuple(actions), tuple(notes))

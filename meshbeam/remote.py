@@ -103,17 +103,23 @@ def execute(conn: Connection, command: str, stdin: bytes = b"", timeout: float =
 # ---- facts --------------------------------------------------------------------------------------
 
 
+BASE_PROBES = (("systemd", "[ -d /run/systemd/system ]"),)
+
+
 def facts_script(q: Query) -> str:
     """A read-only POSIX sh script whose output `parse_facts` understands."""
     iface = shlex.quote(q.interface)
     lines = [
         f"for t in {' '.join(shlex.quote(t) for t in q.tools)}; do command -v \"$t\" >/dev/null && echo \"tool $t\"; done",
-        "[ -d /run/systemd/system ] && echo systemd",
-        f"ip link show dev {iface} >/dev/null 2>&1 && echo iface",
         f"ip -o -4 addr show dev {iface} 2>/dev/null | while read -r _ _ _ a _; do echo \"addr $a\"; done",
     ]
+    probes = BASE_PROBES + (("iface", f"ip link show dev {iface} >/dev/null 2>&1"),) + q.probes
+    lines += [f"if {cond}; then echo 'flag {flag}'; fi" for flag, cond in probes]
+    for u in q.users:
+        lines.append(f"echo \"home {u} $(getent passwd {shlex.quote(u)} | cut -d: -f6)\"")
     for p in q.paths:
-        qp = shlex.quote(p)
+        user, sep, rest = p[1:].partition("/") if p.startswith("~") else ("", "", "")
+        qp = f'"$(getent passwd {shlex.quote(user)} | cut -d: -f6)"/{shlex.quote(rest)}' if sep else shlex.quote(p)
         lines.append(
             f"if [ -f {qp} ]; then echo \"file $(stat -c '%a %U' {qp}) {p}\"; base64 -w0 {qp}; echo; "
             f"else echo \"nofile {p}\"; fi"
@@ -123,26 +129,28 @@ def facts_script(q: Query) -> str:
 
 def parse_facts(output: str) -> Facts:
     tools: set[str] = set()
+    flags: set[str] = set()
     addrs: list[str] = []
+    homes: dict[str, str] = {}
     files: dict[str, FileFact] = {}
-    systemd = iface = False
     it = iter(output.splitlines())
     for line in it:
         kind, _, rest = line.partition(" ")
         if kind == "tool":
             tools.add(rest)
-        elif kind == "systemd":
-            systemd = True
-        elif kind == "iface":
-            iface = True
+        elif kind == "flag":
+            flags.add(rest)
         elif kind == "addr":
             addrs.append(rest)
+        elif kind == "home":
+            user, _, home = rest.partition(" ")
+            homes[user] = home
         elif kind == "file":
             mode, owner, path = rest.split(" ", 2)
             files[path] = FileFact(path, True, int(mode, 8), owner, base64.b64decode(next(it)))
         elif kind == "nofile":
             files[rest] = FileFact(rest, False)
-    return Facts(frozenset(tools), systemd, iface, tuple(addrs), files)
+    return Facts(frozenset(tools), frozenset(flags), tuple(addrs), homes, files)
 
 
 def gather(conn: Connection, q: Query) -> Facts:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import invoke
+from tests.conftest import invoke
 
 
 def snapshot(d: Path) -> dict[str, tuple[str, int]]:

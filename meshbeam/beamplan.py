@@ -1,0 +1,156 @@
+"""The BEAM layer of a host's plan (pure): vm.args block, cookie file, firewall, live allow list.
+
+Applies to hosts with a vm.args path in the inventory. Each node's distribution then
+listens only on its mesh address, behind meshbeam's own nftables table, with the cookie
+in the run user's ~/.erlang.cookie (never on a command line) and an exact allow list.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from . import beamcfg, firewall
+from .inventory import Host, Mesh
+from .plan import Action, Facts, FileFact, Write, write_if_needed
+
+NFT_FILE = "/etc/meshbeam/nftables.nft"
+NFT_TABLE = "meshbeam"
+TOOLS = ("nft", "erl")
+BACKUP_SUFFIX = ".meshbeam-orig"
+
+
+def control_node(host: Host) -> str:
+    """The short-lived hidden node `up` uses on the host to extend a running node's allow list."""
+    return f"meshbeam_ctl@{host.address}"
+
+
+def settings(mesh: Mesh, host: Host) -> beamcfg.DistSettings:
+    allow = mesh.nodes() + (control_node(host),)
+    return beamcfg.DistSettings(node=host.node, address=host.address, port=mesh.dist_port, epmd=mesh.epmd, allow=allow)
+
+
+def cookie_path(host: Host) -> str:
+    return f"~{host.run_user}/.erlang.cookie"
+
+
+def query_paths(host: Host) -> tuple[str, ...]:
+    assert host.vm_args
+    return (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host), NFT_FILE)
+
+
+PROBES = (
+    ("nft-table", f"nft list table inet {NFT_TABLE} >/dev/null 2>&1"),
+    ("epmd-socket", "systemctl is-active --quiet epmd.socket 2>/dev/null"),
+)
+
+
+def _resolve(path: str, facts: Facts) -> str:
+    if not path.startswith("~"):
+        return path
+    user, _, rest = path[1:].partition("/")
+    home = facts.homes.get(user)
+    if not home:
+        raise ValueError(f"user {user!r} does not exist on the host (the node's run user)")
+    return f"{home.rstrip('/')}/{rest}"
+
+
+def _at(fact: FileFact, path: str) -> FileFact:
+    return FileFact(path, fact.exists, fact.mode, fact.owner, fact.content)
+
+
+def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> list[Write]:
+    assert host.vm_args
+    out: list[Write] = []
+    vm = facts.files[host.vm_args]
+    original = (vm.content or b"").decode()
+    new_vm = beamcfg.apply_block(original, settings(mesh, host)).encode()
+    owner = vm.owner or host.run_user
+    mode = vm.mode if vm.mode is not None else 0o644
+    backup = facts.files[host.vm_args + BACKUP_SUFFIX]
+    if vm.exists and not backup.exists and beamcfg.MARK_BEGIN not in original:
+        # Keep the user's original once, before the first rewrite.
+        out.append(Write(backup.path, vm.content or b"", mode, owner, False, "backup"))
+    for w in (
+        write_if_needed(vm, new_vm, mode, owner, secret=False),
+        write_if_needed(
+            _at(facts.files[cookie_path(host)], _resolve(cookie_path(host), facts)),
+            cookie.encode(),
+            0o400,
+            host.run_user,
+            secret=True,
+        ),
+        write_if_needed(
+            facts.files[NFT_FILE],
+            firewall.ruleset(
+                interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port, listen_port=mesh.port, table=NFT_TABLE
+            ).encode(),
+            0o644,
+            "root",
+            secret=False,
+        ),
+    ):
+        if w:
+            out.append(w)
+    return out
+
+
+def actions(mesh: Mesh, host: Host, facts: Facts, written: list[Write]) -> list[Action]:
+    paths = {w.path for w in written}
+    acts = []
+    if NFT_FILE in paths or "nft-table" not in facts.flags:
+        acts.append(Action(f"nft -f {NFT_FILE} (table inet {NFT_TABLE})", f"nft -f {NFT_FILE}"))
+    if host.vm_args in paths:
+        acts.append(Action(f"extend the allow list of {host.node} if it runs", live_allow_script(mesh, host, facts)))
+    return acts
+
+
+def live_allow_script(mesh: Mesh, host: Host, facts: Facts) -> str:
+    """Append missing names to a running node's allow list with a short-lived hidden node.
+
+    allow/1 only appends, so names that left the cluster stay allowed until the node restarts.
+    The control node reads the cookie from the run user's home, never from its argv.
+    """
+    wanted = ",".join(beamcfg.erl_atom(n) for n in settings(mesh, host).allow)
+    target = beamcfg.erl_atom(host.node)
+    expr = (
+        f"T = {target}, "
+        "case net_adm:ping(T) of "
+        "pang -> io:format(\"~s not running; its next boot reads vm.args~n\", [T]); "
+        f"pong -> {{ok, Cur}} = rpc:call(T, net_kernel, allowed, []), "
+        f"New = [{wanted}] -- Cur, ok = rpc:call(T, net_kernel, allow, [New]), "
+        "io:format(\"allowed ~p on ~s~n\", [New, T]) end, halt()."
+    )
+    epmd = f" -start_epmd false -erl_epmd_port {mesh.dist_port}" if mesh.epmd == "none" else ""
+    home = shlex.quote(facts.homes.get(host.run_user, "/root"))
+    return (
+        f"HOME={home} run_logged erl -noshell -hidden -dist_listen false{epmd} "
+        f"-name {control_node(host)} -eval {shlex.quote(expr)} && cat \"$work/log\""
+    )
+
+
+def _allowed_in_block(vm_args: str) -> set[str]:
+    begin, end = vm_args.find(beamcfg.MARK_BEGIN), vm_args.find(beamcfg.MARK_END)
+    if begin < 0 or end < 0:
+        return set()
+    block = vm_args[begin:end]
+    inner = block[block.find("net_kernel:allow([") :]
+    return set(re.findall(r"'([^']+)'", inner[: inner.find("])")]))
+
+
+def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
+    assert host.vm_args
+    out = []
+    if "epmd-socket" in facts.flags and mesh.epmd == "mesh":
+        out.append(
+            "Debian's epmd.socket is active and listens on every interface, so ERL_EPMD_ADDRESS has no "
+            "effect; the firewall still drops 4369 off the mesh. `systemctl disable --now epmd.socket` fixes it"
+        )
+    before = _allowed_in_block((facts.files[host.vm_args].content or b"").decode())
+    gone = sorted(before - set(settings(mesh, host).allow))
+    if gone:
+        out.append(
+            f"{', '.join(gone)} left the allow list of {host.node}: a running node keeps allowing them "
+            "until it restarts (net_kernel:allow/1 can only add)"
+        )
+    return out

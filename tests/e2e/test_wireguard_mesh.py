@@ -1,0 +1,149 @@
+"""Issue 2 end to end: init, add-host x3, add-peer laptop, up, on real sshd + wireguard-go hosts."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import time
+
+import pytest
+
+from meshbeam import inventory, sandbox
+
+from .conftest import Meshbeam, eventually, sh
+
+SERVERS = ("s1", "s2", "s3")
+
+
+@pytest.fixture(scope="module")
+def mb(sb, tmp_path_factory) -> Meshbeam:
+    mb = Meshbeam(tmp_path_factory.mktemp("wg") / "inv", sb)
+    mb("init", "--cidr", "198.18.0.0/24")
+    for s in sb.servers:
+        mb("add-host", s.name, f"root@{s.address}")
+    mb("add-peer", "laptop")
+    r = mb("up")
+    assert "converged" in r.output
+    return mb
+
+
+def mesh_ip(mb: Meshbeam, name: str) -> str:
+    return inventory.load(mb.dir).member(name).address
+
+
+def ping(box, host: str, ip: str) -> bool:
+    return sh(box, host, f"ping -c1 -W1 {ip}", check=False).returncode == 0
+
+
+def test_every_server_pings_every_other_over_the_mesh(mb):
+    for a, b in itertools.permutations(SERVERS, 2):
+        assert eventually(lambda: ping(mb.box, a, mesh_ip(mb, b))), f"{a} cannot ping {b} over the mesh"
+
+
+def test_every_pair_has_a_recent_handshake(mb):
+    test_every_server_pings_every_other_over_the_mesh(mb)
+    keys = {m.public_key: m.name for m in inventory.load(mb.dir).hosts}
+    now = time.time()
+    for s in SERVERS:
+        out = sh(mb.box, s, "wg show mb0 latest-handshakes").stdout
+        seen = {keys[k]: int(t) for k, t in (l.split() for l in out.splitlines()) if k in keys}
+        for other in SERVERS:
+            if other != s:
+                assert now - seen[other] < 120, f"{s} has no recent handshake with {other}"
+
+
+def test_config_on_host_is_0600_and_holds_no_foreign_private_key(mb):
+    st = sh(mb.box, "s1", "stat -c '%a %U' /etc/wireguard/mb0.conf").stdout.split()
+    assert st == ["600", "root"]
+    conf = sh(mb.box, "s1", "cat /etc/wireguard/mb0.conf").stdout
+    for other in ("s2", "s3", "laptop"):
+        assert (mb.dir / "keys" / f"{other}.key").read_text().strip() not in conf
+    running = sh(mb.box, "s1", "wg show mb0 private-key").stdout.strip()
+    assert running == (mb.dir / "keys" / "s1.key").read_text().strip(), "clamped key as stored"
+
+
+def install_peer_config(mb: Meshbeam, peer: str) -> None:
+    conf = (mb.dir / "peers" / f"{peer}.conf").read_bytes()
+    sandbox.run(mb.box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=conf)
+
+
+def test_laptop_behind_nat_reaches_every_server(mb):
+    assert not ping(mb.box, "s1", "203.0.113.10"), "servers must not reach the laptop's LAN directly"
+    install_peer_config(mb, "laptop")
+    sh(mb.box, "laptop", "wg-quick up mb0")
+    for s in SERVERS:
+        assert eventually(lambda: ping(mb.box, "laptop", mesh_ip(mb, s))), f"laptop cannot ping {s}"
+    # and a server can now reach the laptop through the tunnel the laptop opened
+    assert eventually(lambda: ping(mb.box, "s2", mesh_ip(mb, "laptop")))
+
+
+def mtimes(mb: Meshbeam) -> dict[str, str]:
+    return {s: sh(mb.box, s, "stat -c %Y.%Z /etc/wireguard/mb0.conf").stdout for s in SERVERS}
+
+
+def test_second_up_changes_nothing(mb):
+    before = mtimes(mb)
+    r = mb("up")
+    assert "no changes" in r.output and "converged" not in r.output
+    assert mtimes(mb) == before
+
+
+ECHO_SERVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7777)); s.listen(1)
+c, _ = s.accept()
+while (data := c.recv(100)):
+    c.sendall(data)
+"""
+
+ECHO_CLIENT = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], 7777), timeout=5)
+for line in sys.stdin:
+    c.sendall(line.encode()); print(c.recv(100).decode().strip(), flush=True)
+"""
+
+
+def test_adding_a_peer_keeps_a_live_tcp_connection(mb, tmp_path):
+    s1 = mesh_ip(mb, "s1")
+    (tmp_path / "srv.py").write_text(ECHO_SERVER)
+    (tmp_path / "cli.py").write_text(ECHO_CLIENT)
+    server = sandbox.spawn(mb.box, "s1", ["python3", str(tmp_path / "srv.py"), s1], log=tmp_path / "srv.log")
+    try:
+        assert eventually(lambda: "7777" in sh(mb.box, "s1", "ss -ltn").stdout)
+        client = subprocess.Popen(
+            ["nsenter", "-t", str(sandbox_pid(mb, "s2")), "-n", "-m", "python3", "-u", str(tmp_path / "cli.py"), s1],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        client.stdin.write("before\n"); client.stdin.flush()
+        assert client.stdout.readline().strip() == "before"
+        conn_before = sh(mb.box, "s2", "ss -tnH state established dst " + s1).stdout
+        mb("add-peer", "laptop2")
+        r = mb("up")
+        assert re.search(r"wg syncconf mb0", r.output), r.output
+        assert "wg-quick up" not in r.output, "a live interface is never taken down and up"
+        client.stdin.write("after\n"); client.stdin.flush()
+        assert client.stdout.readline().strip() == "after"
+        assert sh(mb.box, "s2", "ss -tnH state established dst " + s1).stdout == conn_before
+        assert "laptop2" in sh(mb.box, "s3", "cat /etc/wireguard/mb0.conf").stdout
+        client.stdin.close(); client.wait(10)
+    finally:
+        server.kill(); server.wait()
+
+
+def sandbox_pid(mb: Meshbeam, host: str) -> int:
+    return next(h.holder_pid for h in mb.box.servers if h.name == host)
+
+
+def test_unknown_host_key_is_refused(mb, tmp_path):
+    """An unknown host key is a clear error naming the host; the others still converge."""
+    cfg = tmp_path / "ssh_config"
+    text = mb.box.ssh_config.read_text()
+    empty_known = tmp_path / "known_hosts"
+    empty_known.write_text("")
+    cfg.write_text(text.replace(str(mb.box.known_hosts), str(empty_known)))
+    r = mb("up", "--ssh-config", str(cfg), ok=False)
+    assert r.exit_code == 1
+    assert "host key of root@198.51.100.11:22 is unknown" in r.output
