@@ -154,3 +154,19 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
             "until it restarts (net_kernel:allow/1 can only add)"
         )
     return out
+
+
+def join_commands(mesh: Mesh, node: str, cookie_file: str) -> list[str]:
+    """How a roaming peer joins as a hidden node: no listening port, no EPMD of its own.
+
+    `-dist_listen false` implies hidden and needs no local EPMD, since nothing registers.
+    The cookie comes from ~/.erlang.cookie, never from the command line.
+    """
+    flags = "-dist_listen false -start_epmd false"
+    if mesh.epmd == "none":
+        flags += f" -erl_epmd_port {mesh.dist_port}"
+    return [
+        f"install -m 400 {cookie_file} ~/.erlang.cookie",
+        f"erl -name {node} {flags}",
+        f'iex --name {node} --erl "{flags}"',
+    ]

@@ -99,11 +99,18 @@ def add_peer(
 ) -> None:
     """Add a roaming peer (a laptop behind NAT) and write its wg-quick config."""
     peer, path = ops.add_peer(dir, name, out_file)
+    from .beamplan import join_commands
+    from .keys import KeyStore
+
+    mesh = inventory.load(dir)
     out.print(f"added peer {peer.name}: mesh {peer.address}")
     out.print(f"wrote {path} (mode 0600); on {peer.name}, as root:")
-    out.print(f"  install -m 600 {path.name} /etc/wireguard/{inventory.load(dir).interface}.conf")
-    out.print(f"  wg-quick up {inventory.load(dir).interface}")
-    out.print("the servers learn about it at the next `meshbeam up`")
+    out.print(f"  install -m 600 {path.name} /etc/wireguard/{mesh.interface}.conf")
+    out.print(f"  wg-quick up {mesh.interface}")
+    out.print("the servers learn about it at the next `meshbeam up`; then join the cluster from it as a hidden node")
+    out.print(f"(copy {KeyStore(dir).dir / 'cookie'} to {peer.name} as cookie first):")
+    for line in join_commands(mesh, peer.node, "cookie"):
+        out.print(f"  {line}")
 
 
 def _remove(dir: Path, name: str, kind: type) -> None:
@@ -244,6 +251,38 @@ def _print_results(runs: list[Any], dry_run: bool) -> None:
     out.print(table)
     if all(r.status == "no changes" for r in runs):
         out.print("no changes")
+
+
+@app.command()
+@handles_errors
+def lint(
+    path: Annotated[Path, typer.Argument(help="A vm.args file.", exists=True, dir_okay=False)],
+    bind_address: Annotated[
+        str | None, typer.Option(help="The address distribution should bind to (checks -name).")
+    ] = None,
+) -> None:
+    """Check a vm.args for the traps that silently weaken distribution. Exit 1 with findings."""
+    from . import beamcfg
+
+    findings = beamcfg.lint(path.read_text(), bind_address=bind_address)
+    for f in findings:
+        out.print(f"{path}:{f.line}: {f.code}: {f.message}", markup=False)
+    if findings:
+        raise typer.Exit(1)
+    out.print(f"{path}: no findings")
+
+
+export_app = typer.Typer(help="Print the cluster for other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("libcluster")
+@handles_errors
+def export_libcluster(dir: DirOpt = DEFAULT_DIR) -> None:
+    """A Cluster.Strategy.Epmd topology with every node's full name (Elixir config)."""
+    from . import beamcfg
+
+    out.print(beamcfg.libcluster_topology(inventory.load(dir).nodes()), markup=False)
 
 
 sandbox_app = typer.Typer(help="A local sandbox of real hosts (network namespaces; Linux, root).", no_args_is_help=True)

@@ -14,20 +14,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meshbeam import sandbox
+from meshbeam import inventory, sandbox
 from meshbeam.cli import app
 
-PREFIX = "mbt"
-
-
-@pytest.fixture(scope="session")
-def sb() -> Iterator[sandbox.Sandbox]:
+@pytest.fixture(scope="module")
+def sb(request: pytest.FixtureRequest) -> Iterator[sandbox.Sandbox]:
+    """3 servers and a laptop behind NAT; each test module names its own prefix (SANDBOX_PREFIX)."""
     assert os.geteuid() == 0, "end-to-end tests need root (network namespaces); run them as root"
-    box = sandbox.up(3, laptop=True, prefix=PREFIX)
+    prefix = request.module.SANDBOX_PREFIX
+    box = sandbox.up(3, laptop=True, prefix=prefix)
     try:
         yield box
     finally:
-        sandbox.down(prefix=PREFIX, purge=True)
+        sandbox.down(prefix=prefix, purge=True)
 
 
 class Meshbeam:
@@ -57,3 +56,17 @@ def eventually(check, timeout: float = 20.0, interval: float = 0.5):
         if result or time.monotonic() > deadline:
             return result
         time.sleep(interval)
+
+
+def mesh_ip(mb: Meshbeam, name: str) -> str:
+    return inventory.load(mb.dir).member(name).address
+
+
+def ping(box: sandbox.Sandbox, host: str, ip: str) -> bool:
+    return sh(box, host, f"ping -c1 -W1 {ip}", check=False).returncode == 0
+
+
+def install_peer_config(mb: Meshbeam, peer: str) -> None:
+    """Put a roaming peer's wg-quick config on the sandbox laptop, as its owner would."""
+    conf = (mb.dir / "peers" / f"{peer}.conf").read_bytes()
+    sandbox.run(mb.box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=conf)

@@ -11,8 +11,9 @@ import pytest
 
 from meshbeam import inventory, sandbox
 
-from .conftest import Meshbeam, eventually, sh
+from .conftest import Meshbeam, eventually, install_peer_config, mesh_ip, ping, sh
 
+SANDBOX_PREFIX = "mbtwg"
 SERVERS = ("s1", "s2", "s3")
 
 
@@ -26,14 +27,6 @@ def mb(sb, tmp_path_factory) -> Meshbeam:
     r = mb("up")
     assert "converged" in r.output
     return mb
-
-
-def mesh_ip(mb: Meshbeam, name: str) -> str:
-    return inventory.load(mb.dir).member(name).address
-
-
-def ping(box, host: str, ip: str) -> bool:
-    return sh(box, host, f"ping -c1 -W1 {ip}", check=False).returncode == 0
 
 
 def test_every_server_pings_every_other_over_the_mesh(mb):
@@ -61,11 +54,6 @@ def test_config_on_host_is_0600_and_holds_no_foreign_private_key(mb):
         assert (mb.dir / "keys" / f"{other}.key").read_text().strip() not in conf
     running = sh(mb.box, "s1", "wg show mb0 private-key").stdout.strip()
     assert running == (mb.dir / "keys" / "s1.key").read_text().strip(), "clamped key as stored"
-
-
-def install_peer_config(mb: Meshbeam, peer: str) -> None:
-    conf = (mb.dir / "peers" / f"{peer}.conf").read_bytes()
-    sandbox.run(mb.box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=conf)
 
 
 def test_laptop_behind_nat_reaches_every_server(mb):

@@ -1,0 +1,222 @@
+"""Issue 3 end to end: BEAM distribution bound to the mesh, with real `erl` nodes on sandbox hosts."""
+
+from __future__ import annotations
+
+import itertools
+import pwd
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from meshbeam import sandbox
+
+from .conftest import Meshbeam, eventually, install_peer_config, mesh_ip, sh
+
+SANDBOX_PREFIX = "mbtbm"
+SERVERS = ("s1", "s2", "s3")
+RUN_USER = "mbapp"
+HOME = "/srv/mbapp"  # /srv is private to each sandbox host, so each host has its own home
+VM_ARGS = "/srv/app/vm.args"
+USER_VM_ARGS = """## the application's own flags
+-name stale@old-host.example
+-setcookie not-the-cluster-cookie
++K true
+-env ERL_MAX_PORTS 4096   # a trailing comment
++sbwt none
+"""
+USER_LINES = ("+K true", "-env ERL_MAX_PORTS 4096   # a trailing comment", "+sbwt none", "## the application's own flags")
+
+
+@pytest.fixture(scope="module")
+def run_user():
+    """A system user for the nodes; its home lives under each host's private /srv."""
+    created = False
+    try:
+        pwd.getpwnam(RUN_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--home-dir", HOME, "--no-create-home", RUN_USER], check=True)
+        created = True
+    yield RUN_USER
+    if created:
+        subprocess.run(["userdel", RUN_USER], check=True)
+
+
+def erl(box, host: str, name: str, expr: str, *, cookie_home: str = HOME, extra: tuple[str, ...] = (), timeout=30) -> str:
+    """Run a short-lived hidden node that evaluates `expr` (which prints its result) and halts."""
+    argv = ["env", f"HOME={cookie_home}", "erl", "-noshell", "-hidden", "-dist_listen", "false",
+            "-name", name, *extra, "-eval", f"{expr}, halt()."]
+    return sandbox.run(box, host, argv, timeout=timeout, user=RUN_USER).stdout.strip()
+
+
+def ctl(mb: Meshbeam, host: str) -> str:
+    return f"meshbeam_ctl@{mesh_ip(mb, host)}"
+
+
+def node(mb: Meshbeam, host: str) -> str:
+    return f"app@{mesh_ip(mb, host)}"
+
+
+def rpc(mb: Meshbeam, host: str, call: str) -> str:
+    """Evaluate `call` on the host's running node (via its allowed control name) and print it."""
+    return erl(mb.box, host, ctl(mb, host), f"io:format(\"~p\", [rpc:call('{node(mb, host)}', {call})])")
+
+
+def start_node(mb: Meshbeam, host: str, log: Path) -> subprocess.Popen:
+    return sandbox.spawn(
+        mb.box, host, ["env", f"HOME={HOME}", "erl", "-args_file", VM_ARGS, "-noshell", "-noinput"],
+        log=log, user=RUN_USER,
+    )
+
+
+@pytest.fixture(scope="module")
+def mb(sb, run_user, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("erl-logs")
+    for h in SERVERS:
+        sh(sb, h, f"mkdir -p {HOME} /srv/app && chown {RUN_USER} {HOME}")
+        sandbox.run(sb, h, ["sh", "-c", f"cat > {VM_ARGS}"], input=USER_VM_ARGS.encode())
+    mb = Meshbeam(tmp_path_factory.mktemp("beam") / "inv", sb)
+    mb("init", "--cidr", "198.18.0.0/24")
+    for s in sb.servers:
+        mb("add-host", s.name, f"root@{s.address}", "--vm-args", VM_ARGS, "--run-user", RUN_USER)
+    mb("add-peer", "laptop")
+    mb("up")
+    nodes = {h: start_node(mb, h, logs / f"{h}.log") for h in SERVERS}
+    for h in SERVERS:
+        assert eventually(lambda: "pong" in rpc_ping(mb, h, h), timeout=30), (logs / f"{h}.log").read_text()
+    yield mb
+    for p in nodes.values():
+        p.kill()
+        p.wait()
+
+
+def rpc_ping(mb: Meshbeam, src: str, dst: str) -> str:
+    return rpc(mb, src, f"net_adm, ping, ['{node(mb, dst)}']")
+
+
+def test_every_pair_connects_over_the_mesh(mb):
+    for a, b in itertools.permutations(SERVERS, 2):
+        assert rpc_ping(mb, a, b) == "pong", f"{a} -> {b}"
+    peers = rpc(mb, "s1", "erlang, nodes, []")
+    assert node(mb, "s2") in peers and node(mb, "s3") in peers
+
+
+def test_distribution_listens_only_on_the_mesh_address(mb):
+    listening = sh(mb.box, "s1", "ss -Htln").stdout
+    assert f"{mesh_ip(mb, 's1')}:9100" in listening
+    assert "0.0.0.0:9100" not in listening and "*:9100" not in listening
+
+
+def _tcp_open(box, host: str, ip: str, port: int) -> bool:
+    probe = f"import socket; socket.create_connection(('{ip}', {port}), timeout=2)"
+    return sandbox.run(box, host, ["python3", "-c", probe], check=False).returncode == 0
+
+
+def test_underlay_is_refused(mb):
+    s1_underlay = mb.box.host("s1").address
+    for port in (9100, 4369):
+        assert not _tcp_open(mb.box, "s2", s1_underlay, port), f"port {port} answers on the underlay"
+    assert _tcp_open(mb.box, "s2", mesh_ip(mb, "s1"), 4369), "EPMD answers over the mesh"
+    # a node addressed by the underlay, with the right cookie, is unreachable
+    out = erl(mb.box, "s2", ctl(mb, "s2"), f"io:format(\"~p\", [net_adm:ping('app@{s1_underlay}')])")
+    assert out == "pang"
+
+
+def test_wrong_cookie_is_refused(mb, tmp_path):
+    sh(mb.box, "s1", f"mkdir -p /srv/wrong && printf wrongcookie > /srv/wrong/.erlang.cookie && "
+       f"chown -R {RUN_USER} /srv/wrong && chmod 400 /srv/wrong/.erlang.cookie")
+    expr = f"io:format(\"~p\", [net_adm:ping('{node(mb, 's1')}')])"
+    assert erl(mb.box, "s1", ctl(mb, "s1"), expr, cookie_home="/srv/wrong") == "pang"
+    assert erl(mb.box, "s1", ctl(mb, "s1"), expr) == "pong", "the same name with the right cookie connects"
+
+
+def test_unlisted_name_is_refused(mb):
+    expr = f"io:format(\"~p\", [net_adm:ping('{node(mb, 's1')}')])"
+    assert erl(mb.box, "s2", f"rogue@{mesh_ip(mb, 's2')}", expr) == "pang"
+
+
+def test_no_process_shows_the_cookie(mb):
+    cookie = (mb.dir / "keys" / "cookie").read_text().strip()
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                argv = (p / "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert cookie.encode() not in argv, f"pid {p.name} shows the cookie"
+
+
+def test_cookie_file_and_user_lines(mb):
+    for h in SERVERS:
+        st = sh(mb.box, h, f"stat -c '%a %U' {HOME}/.erlang.cookie").stdout.split()
+        assert st == ["400", RUN_USER]
+        text = sh(mb.box, h, f"cat {VM_ARGS}").stdout
+        lines = text.splitlines()
+        for user_line in USER_LINES:
+            assert user_line in lines, user_line
+        assert not any(l.startswith("-setcookie") for l in lines)
+        assert [l for l in lines if l.startswith("-name ")] == [f"-name {node(mb, h)}"]
+        assert sh(mb.box, h, f"cat {VM_ARGS}.meshbeam-orig").stdout == USER_VM_ARGS
+
+
+def test_lint_is_clean_on_rendered_vm_args(mb):
+    text = sh(mb.box, "s1", f"cat {VM_ARGS}").stdout
+    path = mb.dir.parent / "vm.args"
+    path.write_text(text)
+    r = mb("lint", str(path))
+    assert "no findings" in r.output
+
+
+def test_second_up_changes_nothing(mb):
+    stamps = {h: sh(mb.box, h, f"stat -c %Y.%Z {VM_ARGS} {HOME}/.erlang.cookie /etc/wireguard/mb0.conf").stdout
+              for h in SERVERS}
+    r = mb("up")
+    assert "converged" not in r.output and "no changes" in r.output
+    assert stamps == {h: sh(mb.box, h, f"stat -c %Y.%Z {VM_ARGS} {HOME}/.erlang.cookie /etc/wireguard/mb0.conf").stdout
+                      for h in SERVERS}
+
+
+def _join_line(output: str) -> str:
+    return next(l.strip() for l in output.splitlines() if l.strip().startswith("erl -name"))
+
+
+def laptop_join(mb: Meshbeam, join: str, target: str) -> str:
+    sandbox.run(mb.box, "laptop", ["sh", "-c", "mkdir -p /root && umask 077 && cat > /root/.erlang.cookie && chmod 400 /root/.erlang.cookie"],
+                input=(mb.dir / "keys" / "cookie").read_bytes())
+    argv = join.split() + ["-noshell", "-eval", f"io:format(\"~p\", [net_adm:ping('{target}')]), halt()."]
+    return sandbox.run(mb.box, "laptop", ["env", "HOME=/root", *argv], timeout=30).stdout.strip()
+
+
+def test_laptop_joins_over_nat_with_the_printed_command(mb):
+    r = mb("add-peer", "laptop-extra", "--out", str(mb.dir.parent / "unused.conf"))  # shows the printed form
+    assert "erl -name" in r.output and "iex --name" in r.output
+    mb("remove-peer", "laptop-extra")
+    mb("up")
+    install_peer_config(mb, "laptop")
+    sh(mb.box, "laptop", "wg-quick up mb0")
+    join = f"erl -name laptop@{mesh_ip(mb, 'laptop')} -dist_listen false -start_epmd false"
+    assert eventually(lambda: laptop_join(mb, join, node(mb, "s1")) == "pong", timeout=30)
+
+
+def test_new_peer_is_allowed_live_without_nodedown(mb, tmp_path):
+    watch = ("spawn(fun() -> net_kernel:monitor_nodes(true), "
+             "receive {nodedown, N} -> file:write_file(\"/srv/mbapp/nodedown\", atom_to_list(N)) end end)")
+    for h in SERVERS:
+        rpc(mb, h, f"erlang, apply, [fun() -> {watch} end, []]")
+    r = mb("add-peer", "laptop2")
+    join = _join_line(r.output)
+    mb("up")
+    name = f"laptop2@{mesh_ip(mb, 'laptop2')}"
+    for h in SERVERS:
+        assert name in rpc(mb, h, "net_kernel, allowed, []"), h
+    # become laptop2: its own keys on the laptop, then join with the printed command
+    sh(mb.box, "laptop", "wg-quick down mb0")
+    install_peer_config(mb, "laptop2")
+    sh(mb.box, "laptop", "wg-quick up mb0")
+    assert eventually(lambda: laptop_join(mb, join, node(mb, "s2")) == "pong", timeout=30)
+    time.sleep(1)
+    for h in SERVERS:
+        assert sh(mb.box, h, "cat /srv/mbapp/nodedown", check=False).returncode != 0, f"nodedown seen on {h}"
+        assert rpc_ping(mb, h, "s1" if h != "s1" else "s2") == "pong"
