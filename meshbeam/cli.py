@@ -50,7 +50,7 @@ def handles_errors(fn: F) -> F:
 def init(
     dir: DirOpt = DEFAULT_DIR,
     cidr: Annotated[str, typer.Option(help="Mesh address range.")] = inventory.DEFAULT_CIDR,
-    backend: Annotated[str, typer.Option(help="Mesh backend.")] = "wireguard",
+    backend: Annotated[str, typer.Option(help="Mesh backend: wireguard or tinc (1.0).")] = "wireguard",
     interface: Annotated[str, typer.Option(help="Mesh interface name on every member.")] = "mb0",
     port: Annotated[int, typer.Option(help="UDP port servers listen on.")] = 51820,
     dist_port: Annotated[int, typer.Option(help="Erlang distribution port (listen min = max).")] = 9100,
@@ -104,9 +104,13 @@ def add_peer(
 
     mesh = inventory.load(dir)
     out.print(f"added peer {peer.name}: mesh {peer.address}")
-    out.print(f"wrote {path} (mode 0600); on {peer.name}, as root:")
-    out.print(f"  install -m 600 {path.name} /etc/wireguard/{mesh.interface}.conf")
-    out.print(f"  wg-quick up {mesh.interface}")
+    if mesh.backend == "tinc":
+        out.print(f"wrote {path}/ (rsa_key.priv 0600); copy it to {peer.name} as /etc/tinc/{mesh.interface}/, then as root:")
+        out.print(f"  tincd -n {mesh.interface}")
+    else:
+        out.print(f"wrote {path} (mode 0600); on {peer.name}, as root:")
+        out.print(f"  install -m 600 {path.name} /etc/wireguard/{mesh.interface}.conf")
+        out.print(f"  wg-quick up {mesh.interface}")
     out.print("the servers learn about it at the next `meshbeam up`; then join the cluster from it as a hidden node")
     out.print(f"(copy {KeyStore(dir).dir / 'cookie'} to {peer.name} as cookie first):")
     for line in join_commands(mesh, peer.node, "cookie"):
@@ -179,37 +183,21 @@ def up(
         raise InputError(f"SSH config {ssh_config} does not exist")
     store = KeyStore(dir)
     with locked(dir):
-        refreshed = _refresh_peer_configs(dir, mesh)
+        refreshed = ops.refresh_peer_configs(dir, mesh)
         runs = _with_progress(
             "reading", hosts, lambda p: converge.prepare(mesh, store, hosts, remote.SSHOptions(ssh_config), parallel, p)
         )
         try:
-            _print_plans(runs)
+            _print_plans(runs, show_diff=dry_run)
             if not dry_run:
                 runs = _with_progress("applying", hosts, lambda p: converge.apply(runs, parallel, p))
         finally:
             converge.close(runs)
     _print_results(runs, dry_run)
     for path in refreshed:
-        out.print(f"updated {path}: copy it to that peer and run `wg syncconf` or `wg-quick` there")
+        out.print(f"updated {path}: the server list changed; copy it to that peer again")
     if any(r.error for r in runs):
         raise typer.Exit(1)
-
-
-def _refresh_peer_configs(dir: Path, mesh: Mesh) -> list[Path]:
-    """Roaming peers' configs under DIR/peers follow the server list; rewrite stale ones."""
-    from . import wireguard
-    from .keys import KeyStore
-
-    changed = []
-    store = KeyStore(dir)
-    for p in mesh.peers:
-        path = ops.peer_config_path(dir, p.name)
-        text = wireguard.render(mesh, p, store)
-        if path.exists() and path.read_text() != text:
-            ops.write_peer_config(dir, mesh, p, path)
-            changed.append(path)
-    return changed
 
 
 def _with_progress(title: str, hosts: list[Host], work: Callable[[Callable[[str, str], None]], Any]) -> Any:
@@ -223,7 +211,9 @@ def _with_progress(title: str, hosts: list[Host], work: Callable[[Callable[[str,
         return work(lambda host, stage: progress.update(tasks[host], description=stage))
 
 
-def _print_plans(runs: list[Any]) -> None:
+def _print_plans(runs: list[Any], show_diff: bool) -> None:
+    from . import plan as planning
+
     for r in runs:
         if r.error:
             out.print(f"[bold]{r.host.name}[/bold]: [red]cannot plan[/red]: {r.error}")
@@ -233,6 +223,8 @@ def _print_plans(runs: list[Any]) -> None:
             out.print(f"[bold]{r.host.name}[/bold]:")
             for w in r.plan.writes:
                 out.print(f"  write {w.path} ({w.reason}, mode {w.mode:04o})")
+                if show_diff:
+                    out.print(planning.diff(w), markup=False, end="")
             for a in r.plan.actions:
                 out.print(f"  run   {a.label}")
         for note in (r.plan.notes if r.plan else ()):
@@ -251,6 +243,17 @@ def _print_results(runs: list[Any], dry_run: bool) -> None:
     out.print(table)
     if all(r.status == "no changes" for r in runs):
         out.print("no changes")
+
+
+@app.command()
+@handles_errors
+def render(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the rendered files (OUT/NAME/...).")],
+    dir: DirOpt = DEFAULT_DIR,
+) -> None:
+    """Write every member's configs locally (wg-quick, vm.args block, firewall); touch no host."""
+    count = ops.render_to(dir, out_dir)
+    out.print(f"wrote {count} files under {out_dir}")
 
 
 @app.command()

@@ -12,11 +12,12 @@ from pathlib import Path
 from .errors import LockedError
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, *, durable: bool = True) -> None:
     """Write to a temp file in the same directory, fsync, then rename over `path`.
 
-    The temp file is created with `mode` from the start (mkstemp gives 0600, then
-    fchmod), so a secret is never readable by others, not even briefly.
+    The temp file is created 0600 by mkstemp and then given `mode`, so a secret is never
+    readable by others, not even briefly. `durable=False` skips the fsync for bulk output
+    that can be regenerated (the rename alone keeps readers from seeing half a file).
     """
     if isinstance(data, str):
         data = data.encode()
@@ -26,8 +27,9 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from .errors import InputError
 from .fsutil import atomic_write
 
 MESH_FILE = "mesh.yaml"
-BACKENDS = ("wireguard",)
+BACKENDS = ("wireguard", "tinc")
 EPMD_MODES = ("mesh", "none")
 DEFAULT_CIDR = "10.90.0.0/24"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -313,7 +313,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
 
 def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
     """Every rule the inventory must satisfy; raises InputError naming the first broken one."""
-    from .keys import check_public_key
+    from .keys import check_public_key, check_rsa_public_key
 
     if mesh.backend not in BACKENDS:
         raise InputError(f"{where}: unknown backend {mesh.backend!r} (choose from {', '.join(BACKENDS)})")
@@ -344,7 +344,11 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
         if m.node in seen_nodes:
             raise InputError(f"{where}: {m.name}: Erlang node name {m.node} is used twice")
         seen_nodes.add(m.node)
-        check_public_key(m.public_key, f"{where}: {m.name}")
+        if mesh.backend == "tinc":
+            check_rsa_public_key(m.public_key, f"{where}: {m.name}")
+            check_tinc_name(m.name, seen_names)
+        else:
+            check_public_key(m.public_key, f"{where}: {m.name}")
         if isinstance(m, Host):
             parse_ssh_target(m.ssh)
             host, port = split_host_port(m.endpoint, f"{m.name} endpoint")
@@ -356,6 +360,14 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
                 raise InputError(f"{where}: {m.name}: invalid run user {m.run_user!r}")
             if m.vm_args is not None and not m.vm_args.startswith("/"):
                 raise InputError(f"{where}: {m.name}: vm_args must be an absolute path on the host")
+
+
+def check_tinc_name(name: str, names: set[str]) -> None:
+    """tinc 1.0 names allow only [A-Za-z0-9_]; meshbeam maps '-' to '_', so two names may clash."""
+    mapped = name.replace("-", "_")
+    clash = [n for n in names if n != name and n.replace("-", "_") == mapped]
+    if clash:
+        raise InputError(f"{name!r} and {clash[0]!r} are both {mapped!r} to tinc ('-' becomes '_'); rename one")
 
 
 def with_member(mesh: Mesh, member: Host | Peer) -> Mesh:

@@ -64,6 +64,22 @@ def check_public_key(text: str, where: str) -> None:
         raise InputError(f"{where}: invalid public key (expected 32 bytes in base64)")
 
 
+def check_rsa_public_key(text: str, where: str) -> None:
+    if not (text.startswith("-----BEGIN RSA PUBLIC KEY-----") and text.rstrip().endswith("-----END RSA PUBLIC KEY-----")):
+        raise InputError(f"{where}: invalid public key (expected a PEM RSA PUBLIC KEY for tinc)")
+
+
+def new_keypair(backend: str) -> tuple[str, str]:
+    """(private, public) for a member: X25519 for WireGuard, RSA PEM for tinc."""
+    if backend == "tinc":
+        from . import tinc
+
+        private = tinc.generate_private_pem()
+        return private, tinc.public_pem(private)
+    private = generate_private()
+    return private, public_key(private)
+
+
 def pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 

@@ -13,11 +13,38 @@ from . import inventory, wireguard
 from .errors import InputError
 from .fsutil import atomic_write, locked
 from .inventory import Host, Mesh, Peer
-from .keys import KeyStore, generate_private, public_key
+from .keys import KeyStore, new_keypair
 
 
-def peer_config_path(directory: Path, name: str) -> Path:
-    return directory / "peers" / f"{name}.conf"
+def peer_config_path(directory: Path, mesh: Mesh, name: str) -> Path:
+    """A WireGuard peer gets one wg-quick file; a tinc peer a directory for /etc/tinc/NET/."""
+    return directory / "peers" / (name if mesh.backend == "tinc" else f"{name}.conf")
+
+
+def peer_files(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> dict[Path, tuple[str, int]]:
+    store = KeyStore(directory)
+    if mesh.backend == "tinc":
+        from . import tincplan
+
+        return {target / rel: content for rel, content in tincplan.files(mesh, peer, store).items()}
+    return {target: (wireguard.render(mesh, peer, store), 0o600)}
+
+
+def write_peer_config(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> None:
+    for path, (text, mode) in peer_files(directory, mesh, peer, target).items():
+        atomic_write(path, text, mode)
+
+
+def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
+    """Roaming peers' configs under DIR/peers follow the server list; rewrite stale ones."""
+    changed = []
+    for p in mesh.peers:
+        target = peer_config_path(directory, mesh, p.name)
+        files = peer_files(directory, mesh, p, target)
+        if target.exists() and any(not f.exists() or f.read_text() != text for f, (text, _) in files.items()):
+            write_peer_config(directory, mesh, p, target)
+            changed.append(target)
+    return changed
 
 
 def init(directory: Path, mesh: Mesh, *, force: bool) -> None:
@@ -42,8 +69,8 @@ def _add(directory: Path, mesh: Mesh, build: type[Host] | type[Peer], **fields: 
     store = KeyStore(directory)
     if store.has_member_key(name):
         raise InputError(f"a private key for {name!r} already exists in {store.dir}; remove it first")
-    private = generate_private()
-    member = build(address=inventory.next_address(mesh), public_key=public_key(private), **fields)
+    private, public = new_keypair(mesh.backend)
+    member = build(address=inventory.next_address(mesh), public_key=public, **fields)
     new = inventory.with_member(mesh, member)
     inventory.validate(new)
     with locked(directory):
@@ -86,18 +113,14 @@ def add_host(
 
 
 def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path]:
-    target = out or peer_config_path(directory, name)
+    mesh = inventory.load(directory)
+    target = out or peer_config_path(directory, mesh, name)
     if target.exists():
         raise InputError(f"{target} already exists; choose another --out or remove it")
-    mesh, peer = _add(directory, inventory.load(directory), Peer, name=name)
+    mesh, peer = _add(directory, mesh, Peer, name=name)
     assert isinstance(peer, Peer)
     write_peer_config(directory, mesh, peer, target)
     return peer, target
-
-
-def write_peer_config(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> None:
-    text = wireguard.render(mesh, peer, KeyStore(directory))
-    atomic_write(target, text, 0o600)
 
 
 def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> Mesh:
@@ -110,5 +133,31 @@ def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> Mesh:
     with locked(directory):
         inventory.save(directory, new)
         KeyStore(directory).forget(name, (m.name for m in new.members))
-        peer_config_path(directory, name).unlink(missing_ok=True)
+        target = peer_config_path(directory, mesh, name)
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     return new
+
+
+def render_to(directory: Path, out: Path) -> int:
+    """Write every member's files under OUT/NAME/ without touching any host; returns the file count.
+
+    The same text `up` would push: the wg-quick config, and for hosts that run a node the
+    vm.args block and the nftables table.
+    """
+    from . import beamcfg, beamplan, firewall
+
+    mesh = inventory.load(directory)
+    store = KeyStore(directory)
+    files: dict[Path, tuple[str, int]] = {}
+    for name, text in wireguard.render_all(mesh, store).items():
+        files[out / name / f"{mesh.interface}.conf"] = (text, 0o600)
+    rules = firewall.ruleset(
+        interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port, listen_port=mesh.port
+    )
+    for h in mesh.hosts:
+        if h.vm_args:
+            files[out / h.name / "vm.args.block"] = (beamcfg.render_block(beamplan.settings(mesh, h)), 0o644)
+            files[out / h.name / "nftables.nft"] = (rules, 0o644)
+    for path, (text, mode) in files.items():
+        atomic_write(path, text, mode, durable=False)
+    return len(files)

@@ -7,6 +7,8 @@ is empty and nothing is written or run.
 
 from __future__ import annotations
 
+import difflib
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -40,6 +42,7 @@ class Facts:
     iface_addrs: tuple[str, ...] = ()
     homes: dict[str, str] = field(default_factory=dict)  # user -> home directory
     files: dict[str, FileFact] = field(default_factory=dict)  # keyed by the queried path
+    listings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # directory -> entry names
 
     @property
     def systemd(self) -> bool:
@@ -59,6 +62,7 @@ class Query:
     tools: tuple[str, ...]
     users: tuple[str, ...] = ()
     probes: tuple[tuple[str, str], ...] = ()  # (flag, sh condition) -> flag is set when it succeeds
+    listdirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class Write:
     owner: str
     secret: bool
     reason: str  # "new", "changed", "mode" or "backup"
+    old: FileFact | None = None  # what the host had, for the dry-run diff
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,11 @@ class HostPlan:
     writes: tuple[Write, ...] = ()
     actions: tuple[Action, ...] = ()
     notes: tuple[str, ...] = ()
+    removes: tuple[str, ...] = ()  # paths deleted after the writes, before the actions
 
     @property
     def empty(self) -> bool:
-        return not self.writes and not self.actions
+        return not self.writes and not self.actions and not self.removes
 
 
 class PlanError(Exception):
@@ -97,16 +103,21 @@ WG_TOOLS = ("wg", "wg-quick", "ip")
 
 
 def query(mesh: Mesh, host: Host) -> Query:
-    paths: tuple[str, ...] = (wireguard.config_path(mesh),)
-    tools, users, probes = WG_TOOLS, (), ()
+    if mesh.backend == "tinc":
+        from . import tincplan
+
+        paths, tools, probes, listdirs = tincplan.query_parts(mesh)
+    else:
+        paths, tools, probes, listdirs = (wireguard.config_path(mesh),), WG_TOOLS, (), ()
+    users: tuple[str, ...] = ()
     if host.vm_args:
         from . import beamplan  # the BEAM layer only for hosts that run a node
 
         paths += beamplan.query_paths(host)
         tools += beamplan.TOOLS
         users = (host.run_user,)
-        probes = beamplan.PROBES
-    return Query(mesh.interface, paths, tools, users, probes)
+        probes += beamplan.PROBES
+    return Query(mesh.interface, paths, tools, users, probes, listdirs)
 
 
 def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secret: bool) -> Write | None:
@@ -118,7 +129,7 @@ def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secre
         reason = "mode"
     else:
         return None
-    return Write(fact.path, content, mode, owner, secret, reason)
+    return Write(fact.path, content, mode, owner, secret, reason, fact)
 
 
 def wireguard_actions(mesh: Mesh, host: Host, facts: Facts, conf_written: bool) -> list[Action]:
@@ -145,19 +156,30 @@ def wireguard_actions(mesh: Mesh, host: Host, facts: Facts, conf_written: bool) 
     return actions
 
 
+def wireguard_layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[Write], list[Action]]:
+    path = wireguard.config_path(mesh)
+    conf = wireguard.render(mesh, host, secrets).encode()
+    write = write_if_needed(facts.files[path], conf, 0o600, "root", secret=True)
+    actions = wireguard_actions(mesh, host, facts, conf_written=write is not None and write.reason != "mode")
+    return ([write] if write else []), actions
+
+
 def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     wanted = query(mesh, host).tools
     missing = [t for t in wanted if t not in facts.tools]
     if missing:
+        package = "tinc" if mesh.backend == "tinc" else "wireguard-tools (and wireguard-go where the kernel has no WireGuard module)"
         raise PlanError(
-            f"{', '.join(missing)} not found on the host: install wireguard-tools (and wireguard-go where the "
-            "kernel has no WireGuard module)" + (", nftables and erlang-base" if host.vm_args else "")
+            f"{', '.join(missing)} not found on the host: install {package}"
+            + (", nftables and erlang-base" if host.vm_args else "")
         )
-    path = wireguard.config_path(mesh)
-    conf = wireguard.render(mesh, host, secrets).encode()
-    wg_write = write_if_needed(facts.files[path], conf, 0o600, "root", secret=True)
-    writes = [wg_write] if wg_write else []
-    actions = wireguard_actions(mesh, host, facts, conf_written=wg_write is not None and wg_write.reason != "mode")
+    removes: list[str] = []
+    if mesh.backend == "tinc":
+        from . import tincplan
+
+        writes, removes, actions = tincplan.layer(mesh, host, secrets, facts)
+    else:
+        writes, actions = wireguard_layer(mesh, host, secrets, facts)
     notes: list[str] = []
     if host.vm_args:
         from . import beamplan
@@ -169,4 +191,29 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
         writes += beam_writes
         actions += beamplan.actions(mesh, host, facts, beam_writes)
         notes += beamplan.notes(mesh, host, facts)
-    return HostPlan(host.name, tuple(writes), tuple(actions), tuple(notes))
+    return HostPlan(host.name, tuple(writes), tuple(actions), tuple(notes), tuple(removes))
+
+
+_SECRET_LINE = re.compile(r"^(\s*(?:PrivateKey|PresharedKey)\s*=\s*).*$", re.MULTILINE)
+
+
+def mask(text: str) -> str:
+    return "\n".join(_SECRET_LINE.sub(r"\1(secret)", line) for line in text.split("\n"))
+
+
+def diff(write: Write) -> str:
+    """A unified diff of one planned write, with every secret masked."""
+    old = write.old or FileFact(write.path, False)
+    if write.reason == "mode":
+        return f"mode {old.mode:04o} {old.owner} -> {write.mode:04o} {write.owner}\n" if old.mode else ""
+    before = (old.content or b"").decode(errors="replace") if old.exists else ""
+    after = write.content.decode(errors="replace")
+    if write.secret and not _SECRET_LINE.search(after):
+        return f"(secret file, {len(write.content)} bytes; contents not shown)\n"
+    lines = difflib.unified_diff(
+        mask(before).splitlines(keepends=True),
+        mask(after).splitlines(keepends=True),
+        fromfile=write.path if old.exists else "/dev/null",
+        tofile=write.path,
+    )
+    return "".join(l if l.endswith("\n") else l + "\n" for l in lines)

@@ -115,6 +115,8 @@ def facts_script(q: Query) -> str:
     ]
     probes = BASE_PROBES + (("iface", f"ip link show dev {iface} >/dev/null 2>&1"),) + q.probes
     lines += [f"if {cond}; then echo 'flag {flag}'; fi" for flag, cond in probes]
+    for d in q.listdirs:
+        lines.append(f"echo \"list {d} $(ls -A {shlex.quote(d)} 2>/dev/null | tr '\\n' ' ')\"")
     for u in q.users:
         lines.append(f"echo \"home {u} $(getent passwd {shlex.quote(u)} | cut -d: -f6)\"")
     for p in q.paths:
@@ -133,6 +135,7 @@ def parse_facts(output: str) -> Facts:
     addrs: list[str] = []
     homes: dict[str, str] = {}
     files: dict[str, FileFact] = {}
+    listings: dict[str, tuple[str, ...]] = {}
     it = iter(output.splitlines())
     for line in it:
         kind, _, rest = line.partition(" ")
@@ -142,6 +145,9 @@ def parse_facts(output: str) -> Facts:
             flags.add(rest)
         elif kind == "addr":
             addrs.append(rest)
+        elif kind == "list":
+            directory, _, names = rest.partition(" ")
+            listings[directory] = tuple(names.split())
         elif kind == "home":
             user, _, home = rest.partition(" ")
             homes[user] = home
@@ -150,7 +156,7 @@ def parse_facts(output: str) -> Facts:
             files[path] = FileFact(path, True, int(mode, 8), owner, base64.b64decode(next(it)))
         elif kind == "nofile":
             files[rest] = FileFact(rest, False)
-    return Facts(frozenset(tools), frozenset(flags), tuple(addrs), homes, files)
+    return Facts(frozenset(tools), frozenset(flags), tuple(addrs), homes, files, listings)
 
 
 def gather(conn: Connection, q: Query) -> Facts:
@@ -193,6 +199,7 @@ def apply_script(plan: HostPlan) -> bytes:
         ]
         renames.append(f"mv -f {tmp} {target}")
     out += renames
+    out += [f"rm -f {shlex.quote(path)}" for path in plan.removes]
     for a in plan.actions:
         out.append(a.script)
     out += ["}", "main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 from .inventory import Host, Mesh, Peer
@@ -58,3 +59,29 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
     others = mesh.hosts if isinstance(me, Peer) else mesh.members
     peers = [_peer_block(mesh, me, o, secrets) for o in others if o.name != me.name]
     return "\n".join(head) + "\n" + "".join(peers)
+
+
+def render_all(mesh: Mesh, secrets: Secrets) -> dict[str, str]:
+    """Every member's config at once, byte-identical to `render` per member.
+
+    A full mesh of n members has n*(n-1) peer sections. Each member's section differs only
+    in the preshared key, so its text around the key is built once and reused n-1 times.
+    """
+    psk = secrets.psk
+    around: dict[str, tuple[str, str, str]] = {}
+    for o in mesh.members:
+        head = f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = "
+        tail = f"\nAllowedIPs = {o.address}/32\n"
+        endpoint = f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else ""
+        around[o.name] = (head, tail + endpoint, tail + endpoint + f"PersistentKeepalive = {KEEPALIVE}\n")
+    out = {}
+    for me in mesh.members:
+        roaming = isinstance(me, Peer)
+        text = render(replace(mesh, hosts=(), peers=()), me, secrets)  # the [Interface] part alone
+        parts = [text]
+        for o in mesh.hosts if roaming else mesh.members:
+            if o.name != me.name:
+                head, server_tail, roaming_tail = around[o.name]
+                parts += (head, psk(me.name, o.name), roaming_tail if roaming else server_tail)
+        out[me.name] = "".join(parts)
+    return out

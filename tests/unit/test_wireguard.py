@@ -61,3 +61,9 @@ def test_wg_quick_strip_accepts_every_config(inv, tmp_path):
         r = subprocess.run([wg_quick, "strip", str(path)], capture_output=True, text=True)
         assert r.returncode == 0, (name, r.stderr)
         assert "Address" not in r.stdout and "[Interface]" in r.stdout
+
+
+def test_render_all_is_byte_identical_to_render(inv):
+    mesh = inventory.load(inv)
+    store = KeyStore(inv)
+    assert wireguard.render_all(mesh, store) == _render_all(inv)

@@ -1,0 +1,70 @@
+"""The tinc 1.0 layer of a host's plan (pure): files under /etc/tinc/NET/, start or reload.
+
+The net is named after the interface. A reload (SIGHUP) rereads the files and closes
+connections to members whose hosts file is gone, so existing tunnels otherwise survive.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Protocol
+
+from . import tinc
+from .inventory import Host, Mesh, Peer
+from .plan import Action, Facts, FileFact, Write, write_if_needed
+
+TOOLS = ("tincd", "ip")
+
+
+class Secrets(Protocol):
+    def private_key(self, name: str) -> str: ...
+
+
+def base(mesh: Mesh) -> str:
+    return f"/etc/tinc/{mesh.interface}"
+
+
+def pidfile(mesh: Mesh) -> str:
+    return f"/run/tinc.{mesh.interface}.pid"
+
+
+def node(member: Host | Peer) -> tinc.Node:
+    return tinc.Node(member.name, member.address, member.public_key, member.endpoint if isinstance(member, Host) else None)
+
+
+def files(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> tinc.Files:
+    render = tinc.render if isinstance(me, Host) else tinc.peer_bundle
+    others = [node(m) for m in mesh.members if m.name != me.name]
+    return render(mesh.interface, mesh.interface, mesh.cidr, node(me), others, secrets.private_key(me.name), port=mesh.port)
+
+
+def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
+    b = base(mesh)
+    paths = tuple(f"{b}/{p}" for p in ("tinc.conf", "rsa_key.priv", "tinc-up", "tinc-down"))
+    paths += tuple(f"{b}/hosts/{tinc.tinc_name(m.name)}" for m in mesh.members)
+    pid = shlex.quote(pidfile(mesh))
+    running = f'[ -f {pid} ] && kill -0 "$(tr -dc 0-9 < {pid})" 2>/dev/null'
+    return paths, TOOLS, (("tincd", running),), (f"{b}/hosts",)
+
+
+def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
+    b = base(mesh)
+    writes = []
+    for rel, (content, mode) in files(mesh, host, secrets).items():
+        path = f"{b}/{rel}"
+        w = write_if_needed(facts.files.get(path, FileFact(path, False)), content.encode(), mode, "root",
+                            secret=rel == "rsa_key.priv")
+        if w:
+            writes.append(w)
+    wanted = {tinc.tinc_name(m.name) for m in mesh.members}
+    removes = [f"{b}/hosts/{n}" for n in facts.listings.get(f"{b}/hosts", ()) if n not in wanted]
+    net = shlex.quote(mesh.interface)
+    actions = []
+    if "tincd" not in facts.flags:
+        if facts.systemd:
+            actions.append(Action(f"start tinc@{mesh.interface}", f"systemctl enable --now tinc@{net}"))
+        else:
+            actions.append(Action(f"tincd -n {mesh.interface}", f"run_logged tincd -n {net}"))
+    elif writes or removes:
+        actions.append(Action(f"reload tincd -n {mesh.interface} (HUP)", f"tincd -n {net} -kHUP"))
+    return writes, removes, actions

@@ -1,0 +1,120 @@
+"""The plan (pure) and the scripts remote.py sends, run here with a local sh."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from dataclasses import replace
+
+import pytest
+
+from meshbeam import inventory, plan, remote, wireguard
+from meshbeam.keys import KeyStore
+from meshbeam.plan import Facts, FileFact, HostPlan, Write
+
+TOOLS = frozenset(plan.WG_TOOLS)
+
+
+def host_facts(inv, *, iface: bool, same: bool, mode: int = 0o600, addrs=("198.18.0.1/24",)) -> Facts:
+    mesh = inventory.load(inv)
+    path = wireguard.config_path(mesh)
+    content = wireguard.render(mesh, mesh.host("s1"), KeyStore(inv)).encode() if same else b"[Interface]\n"
+    flags = frozenset({"iface"} if iface else set())
+    return Facts(TOOLS, flags, addrs if iface else (), {}, {path: FileFact(path, True, mode, "root", content)})
+
+
+def build(inv, facts: Facts) -> HostPlan:
+    mesh = inventory.load(inv)
+    return plan.build(mesh, mesh.host("s1"), KeyStore(inv), facts)
+
+
+def test_no_change_means_an_empty_plan(inv):
+    assert build(inv, host_facts(inv, iface=True, same=True)).empty
+
+
+def test_absent_interface_is_brought_up_even_when_the_file_matches(inv):
+    p = build(inv, host_facts(inv, iface=False, same=True))
+    assert not p.writes and [a.label for a in p.actions] == ["wg-quick up mb0"]
+
+
+def test_systemd_hosts_use_the_unit(inv):
+    facts = host_facts(inv, iface=False, same=False)
+    p = build(inv, replace(facts, flags=frozenset({"systemd"})))
+    assert "systemctl enable --now wg-quick@mb0" in p.actions[0].script
+
+
+def test_changed_config_on_a_live_interface_is_synced_in_place(inv):
+    p = build(inv, host_facts(inv, iface=True, same=False))
+    assert [w.reason for w in p.writes] == ["changed"]
+    assert [a.label for a in p.actions] == ["wg syncconf mb0"]
+    assert "wg-quick up" not in p.actions[0].script and "down" not in p.actions[0].script
+
+
+def test_wrong_mode_rewrites_without_touching_the_tunnel(inv):
+    p = build(inv, host_facts(inv, iface=True, same=True, mode=0o644))
+    assert [w.reason for w in p.writes] == ["mode"] and not p.actions
+
+
+def test_stale_address_is_reconciled(inv):
+    p = build(inv, host_facts(inv, iface=True, same=True, addrs=("198.18.0.9/24",)))
+    assert "ip -4 addr del 198.18.0.9/24 dev mb0" in p.actions[0].script
+    assert "ip -4 addr replace 198.18.0.1/24 dev mb0" in p.actions[0].script
+
+
+def test_missing_tools_are_a_clear_error(inv):
+    facts = replace(host_facts(inv, iface=True, same=True), tools=frozenset({"ip"}))
+    with pytest.raises(plan.PlanError, match="wg, wg-quick not found on the host"):
+        build(inv, facts)
+
+
+def test_dry_run_diff_masks_secrets(inv):
+    p = build(inv, host_facts(inv, iface=True, same=False))
+    text = plan.diff(p.writes[0])
+    assert "+PrivateKey = (secret)" in text and "PresharedKey = (secret)" in text
+    for name in ("s1", "s2"):
+        assert KeyStore(inv).private_key(name) not in text
+    assert all(psk not in text for psk in KeyStore(inv).psks().values())
+
+
+# ---- the scripts, run against this machine's own sh -----------------------------------------
+
+
+def test_facts_script_reads_files_modes_homes_and_probes(tmp_path):
+    f = tmp_path / "conf"
+    f.write_bytes(b"hello\x00world\n")
+    os.chmod(f, 0o640)
+    q = plan.Query("mbnone0", (str(f), str(tmp_path / "absent"), "~root/.meshbeam-test-absent"), ("sh", "no-such-tool"),
+                   ("root",), (("yes", "true"), ("no", "false")))
+    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q), capture_output=True, text=True, check=True).stdout
+    facts = remote.parse_facts(out)
+    assert facts.tools == {"sh"} and "yes" in facts.flags and "no" not in facts.flags
+    assert not facts.iface_exists and facts.iface_addrs == ()
+    assert facts.files[str(f)] == FileFact(str(f), True, 0o640, "root", b"hello\x00world\n")
+    assert not facts.files[str(tmp_path / "absent")].exists
+    assert not facts.files["~root/.meshbeam-test-absent"].exists
+    assert facts.homes["root"] == "/root"
+
+
+def _writes(tmp_path) -> HostPlan:
+    return HostPlan("h", (
+        Write(str(tmp_path / "a" / "secret.conf"), b"PrivateKey = x\n" * 1000, 0o600, "root", True, "new"),
+        Write(str(tmp_path / "b.txt"), b"plain\n", 0o644, "root", False, "new"),
+    ))
+
+
+def test_apply_script_writes_every_file_atomically_with_its_mode(tmp_path):
+    p = _writes(tmp_path)
+    subprocess.run(["sh", "-s"], input=remote.apply_script(p), check=True)
+    for w in p.writes:
+        assert open(w.path, "rb").read() == w.content
+        assert stat.S_IMODE(os.stat(w.path).st_mode) == w.mode
+    assert sorted(os.listdir(tmp_path)) == ["a", "b.txt"] and os.listdir(tmp_path / "a") == ["secret.conf"]
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
+def test_a_script_cut_in_transit_writes_nothing(tmp_path, fraction):
+    script = remote.apply_script(_writes(tmp_path))
+    cut = script[: int(len(script) * fraction)]
+    subprocess.run(["sh", "-s"], input=cut, capture_output=True)
+    assert not (tmp_path / "b.txt").exists() and not (tmp_path / "a").exists()
