@@ -170,3 +170,26 @@ def join_commands(mesh: Mesh, node: str, cookie_file: str) -> list[str]:
         f"erl -name {node} {flags}",
         f'iex --name {node} --erl "{flags}"',
     ]
+
+
+def teardown(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
+    """Restore the user's vm.args (lines meshbeam commented out come back), drop the cookie
+    meshbeam wrote, the backup and meshbeam's nftables table."""
+    assert host.vm_args
+    writes, removes, actions = [], [], []
+    vm = facts.files[host.vm_args]
+    if vm.exists and vm.content is not None and beamcfg.MARK_BEGIN.encode() in vm.content:
+        restored = beamcfg.remove_block(vm.content.decode()).encode()
+        w = write_if_needed(vm, restored, vm.mode or 0o644, vm.owner or host.run_user, secret=False)
+        writes += [w] if w else []
+    backup = facts.files[host.vm_args + BACKUP_SUFFIX]
+    if backup.exists:
+        removes.append(backup.path)
+    c = facts.files[cookie_path(host)]
+    if c.exists and c.content == cookie.encode():
+        removes.append(_resolve(cookie_path(host), facts))
+    if facts.files[NFT_FILE].exists:
+        removes.append(NFT_FILE)
+    if "nft-table" in facts.flags:
+        actions.append(Action(f"nft delete table inet {NFT_TABLE}", f"nft delete table inet {NFT_TABLE}"))
+    return writes, removes, actions

@@ -159,19 +159,44 @@ def _parse_only(mesh: Mesh, only: str | None) -> list[Host]:
     return [mesh.host(n.strip()) for n in only.split(",") if n.strip()]
 
 
+SSHConfigOpt = Annotated[
+    Path | None, typer.Option(envvar="MESHBEAM_SSH_CONFIG", help="SSH config file (default ~/.ssh/config).")
+]
+OnlyOpt = Annotated[str | None, typer.Option(metavar="NAME,...", help="Only these hosts.")]
+ParallelOpt = Annotated[int, typer.Option(min=1, max=256, help="Hosts worked on at once.")]
+
+
 @app.command()
 @handles_errors
 def up(
     dir: DirOpt = DEFAULT_DIR,
-    dry_run: Annotated[bool, typer.Option(help="Connect and show the plan; change nothing.")] = False,
-    only: Annotated[str | None, typer.Option(metavar="NAME,...", help="Converge only these hosts.")] = None,
-    parallel: Annotated[int, typer.Option(min=1, max=256, help="Hosts worked on at once.")] = 10,
-    ssh_config: Annotated[
-        Path | None, typer.Option(envvar="MESHBEAM_SSH_CONFIG", help="SSH config file (default ~/.ssh/config).")
-    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Connect and show the plan with diffs; change nothing.")] = False,
+    only: OnlyOpt = None,
+    parallel: ParallelOpt = 10,
+    ssh_config: SSHConfigOpt = None,
 ) -> None:
     """Converge every server: show the plan, apply it in parallel, print a result table."""
-    from . import converge, remote
+    _converge(dir, only, parallel, ssh_config, dry_run, teardown=False)
+
+
+@app.command()
+@handles_errors
+def down(
+    dir: DirOpt = DEFAULT_DIR,
+    dry_run: Annotated[bool, typer.Option(help="Connect and show what would be removed; change nothing.")] = False,
+    only: OnlyOpt = None,
+    parallel: ParallelOpt = 10,
+    ssh_config: SSHConfigOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove meshbeam from hosts: interface, configs, firewall table, vm.args block, cookie."""
+    if not dry_run and not yes:
+        typer.confirm("take the mesh down on the selected hosts?", abort=True)
+    _converge(dir, only, parallel, ssh_config, dry_run, teardown=True)
+
+
+def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | None, dry_run: bool, teardown: bool) -> None:
+    from . import converge, plan, remote
     from .fsutil import locked
     from .keys import KeyStore
 
@@ -182,10 +207,12 @@ def up(
     if ssh_config is not None and not ssh_config.is_file():
         raise InputError(f"SSH config {ssh_config} does not exist")
     store = KeyStore(dir)
+    options = remote.SSHOptions(ssh_config)
+    planner = plan.teardown if teardown else plan.build
     with locked(dir):
-        refreshed = ops.refresh_peer_configs(dir, mesh)
+        refreshed = [] if teardown else ops.refresh_peer_configs(dir, mesh)
         runs = _with_progress(
-            "reading", hosts, lambda p: converge.prepare(mesh, store, hosts, remote.SSHOptions(ssh_config), parallel, p)
+            "reading", hosts, lambda p: converge.prepare(mesh, store, hosts, options, parallel, p, planner)
         )
         try:
             _print_plans(runs, show_diff=dry_run)
@@ -225,6 +252,8 @@ def _print_plans(runs: list[Any], show_diff: bool) -> None:
                 out.print(f"  write {w.path} ({w.reason}, mode {w.mode:04o})")
                 if show_diff:
                     out.print(planning.diff(w), markup=False, end="")
+            for path in r.plan.removes:
+                out.print(f"  remove {path}")
             for a in r.plan.actions:
                 out.print(f"  run   {a.label}")
         for note in (r.plan.notes if r.plan else ()):
@@ -238,7 +267,9 @@ def _print_results(runs: list[Any], dry_run: bool) -> None:
     table.add_column("detail")
     colours = {"failed": "red", "converged": "green", "no changes": "cyan", "planned": "yellow"}
     for r in runs:
-        detail = r.error or (f"{len(r.plan.writes)} file(s), {len(r.plan.actions)} action(s)" if r.plan else "")
+        detail = r.error or (
+            f"{len(r.plan.writes) + len(r.plan.removes)} file(s), {len(r.plan.actions)} action(s)" if r.plan else ""
+        )
         table.add_row(r.host.name, f"[{colours[r.status]}]{r.status}[/]", detail)
     out.print(table)
     if all(r.status == "no changes" for r in runs):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fabric import Connection
 
 Progress = Callable[[str, str], None]  # (host name, stage) -> None
+Planner = Callable[[Mesh, Host, planning.Secrets, planning.Facts], planning.HostPlan]
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ def prepare(
     options: remote.SSHOptions,
     parallel: int,
     progress: Progress,
+    planner: Planner = planning.build,
 ) -> list[HostRun]:
+    """Connect, read facts and plan on every host; `planner` is build (up) or teardown (down)."""
     store.psks()  # read the key files once, before the threads share the store
 
     def one(name: str, host: Host) -> HostRun:
@@ -54,7 +57,7 @@ def prepare(
         try:
             progress(name, "reading facts")
             facts = remote.gather(conn, planning.query(mesh, host))
-            p = planning.build(mesh, host, store, facts)
+            p = planner(mesh, host, store, facts)
         except Exception:
             conn.close()
             raise

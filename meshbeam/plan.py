@@ -217,3 +217,31 @@ def diff(write: Write) -> str:
         tofile=write.path,
     )
     return "".join(l if l.endswith("\n") else l + "\n" for l in lines)
+
+
+def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
+    """`meshbeam down`: undo everything `up` did, leaving the host as it was before meshbeam."""
+    iface = shlex.quote(mesh.interface)
+    actions: list[Action] = []
+    removes: list[str] = []
+    if mesh.backend == "tinc":
+        from . import tincplan
+
+        if "tincd" in facts.flags:
+            stop = f"systemctl disable --now tinc@{iface}" if facts.systemd else f"tincd -n {iface} -k"
+            actions.append(Action(f"stop tincd -n {mesh.interface}", stop))
+        if any(f.exists for f in facts.files.values() if f.path.startswith(tincplan.base(mesh))):
+            actions.append(Action(f"remove {tincplan.base(mesh)}", f"rm -rf {shlex.quote(tincplan.base(mesh))}"))
+    else:
+        if facts.iface_exists:
+            stop = f"systemctl disable --now wg-quick@{iface}" if facts.systemd else f"{_WG_ENV} run_logged wg-quick down {iface}"
+            actions.append(Action(f"take {mesh.interface} down", stop))
+        if facts.files[wireguard.config_path(mesh)].exists:
+            removes.append(wireguard.config_path(mesh))
+    writes: list[Write] = []
+    if host.vm_args:
+        from . import beamplan
+
+        w, r, a = beamplan.teardown(mesh, host, secrets.cookie(), facts)
+        writes, removes, actions = w, removes + r, actions + a
+    return HostPlan(host.name, tuple(writes), tuple(actions), (), tuple(removes))

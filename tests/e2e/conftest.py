@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,71 @@ def ping(box: sandbox.Sandbox, host: str, ip: str) -> bool:
     return sh(box, host, f"ping -c1 -W1 {ip}", check=False).returncode == 0
 
 
-def install_peer_config(mb: Meshbeam, peer: str) -> None:
-    """Put a roaming peer's wg-quick config on the sandbox laptop, as its owner would."""
-    conf = (mb.dir / "peers" / f"{peer}.conf").read_bytes()
-    sandbox.run(mb.box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=conf)
+def laptop_up(mb: Meshbeam, peer: str) -> None:
+    """Bring the sandbox laptop into the mesh as `peer`, the way its owner would."""
+    mesh = inventory.load(mb.dir)
+    src = mb.dir / "peers" / (peer if mesh.backend == "tinc" else f"{peer}.conf")
+    if mesh.backend == "tinc":
+        conf = f"/etc/tinc/{mesh.interface}"
+        sh(mb.box, "laptop", f"rm -rf {conf} && mkdir -p {conf}/hosts")
+        for f in sorted(p for p in src.rglob("*") if p.is_file()):
+            dest = f"{conf}/{f.relative_to(src)}"
+            mode = oct(f.stat().st_mode & 0o777)[2:]
+            sandbox.run(mb.box, "laptop", ["sh", "-c", f"cat > {dest} && chmod {mode} {dest}"], input=f.read_bytes())
+        sh(mb.box, "laptop", f"tincd -n {mesh.interface}")
+    else:
+        sandbox.run(mb.box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=src.read_bytes())
+        sh(mb.box, "laptop", f"wg-quick up {mesh.interface}")
+
+
+def laptop_down(mb: Meshbeam) -> None:
+    mesh = inventory.load(mb.dir)
+    if mesh.backend == "tinc":
+        sh(mb.box, "laptop", f"tincd -n {mesh.interface} -k; sleep 1")
+    else:
+        sh(mb.box, "laptop", f"wg-quick down {mesh.interface}")
+
+
+ECHO_SERVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7777)); s.listen(1)
+c, _ = s.accept()
+while (data := c.recv(100)):
+    c.sendall(data)
+"""
+
+ECHO_CLIENT = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], 7777), timeout=5)
+for line in sys.stdin:
+    c.sendall(line.encode()); print(c.recv(100).decode().strip(), flush=True)
+"""
+
+
+@contextmanager
+def tcp_session(mb: Meshbeam, server: str, client: str, tmp: Path) -> Iterator[Callable[[str], str]]:
+    """One TCP connection over the mesh, kept open: yields echo(line) -> what came back."""
+    ip = mesh_ip(mb, server)
+    (tmp / "srv.py").write_text(ECHO_SERVER)
+    (tmp / "cli.py").write_text(ECHO_CLIENT)
+    srv = sandbox.spawn(mb.box, server, ["python3", str(tmp / "srv.py"), ip], log=tmp / "srv.log")
+    cli = None
+    try:
+        assert eventually(lambda: ":7777" in sh(mb.box, server, "ss -Hltn").stdout)
+        holder = mb.box.host(client).holder_pid
+        cli = subprocess.Popen(["nsenter", "-t", str(holder), "-n", "-m", "python3", "-u", str(tmp / "cli.py"), ip],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+        def echo(line: str) -> str:
+            assert cli is not None and cli.stdin and cli.stdout
+            cli.stdin.write(line + "\n")
+            cli.stdin.flush()
+            return cli.stdout.readline().strip()
+
+        yield echo
+    finally:
+        for p in (cli, srv):
+            if p is not None:
+                p.kill()
+                p.wait()

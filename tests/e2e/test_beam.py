@@ -13,7 +13,7 @@ import pytest
 
 from meshbeam import sandbox
 
-from .conftest import Meshbeam, eventually, install_peer_config, mesh_ip, sh
+from .conftest import Meshbeam, eventually, laptop_down, laptop_up, mesh_ip, sh
 
 SANDBOX_PREFIX = "mbtbm"
 SERVERS = ("s1", "s2", "s3")
@@ -72,7 +72,7 @@ def start_node(mb: Meshbeam, host: str, log: Path) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def mb(sb, run_user, tmp_path_factory):
+def mb(run_user, sb, tmp_path_factory):
     logs = tmp_path_factory.mktemp("erl-logs")
     for h in SERVERS:
         sh(sb, h, f"mkdir -p {HOME} /srv/app && chown {RUN_USER} {HOME}")
@@ -194,8 +194,7 @@ def test_laptop_joins_over_nat_with_the_printed_command(mb):
     assert "erl -name" in r.output and "iex --name" in r.output
     mb("remove-peer", "laptop-extra")
     mb("up")
-    install_peer_config(mb, "laptop")
-    sh(mb.box, "laptop", "wg-quick up mb0")
+    laptop_up(mb, "laptop")
     join = f"erl -name laptop@{mesh_ip(mb, 'laptop')} -dist_listen false -start_epmd false"
     assert eventually(lambda: laptop_join(mb, join, node(mb, "s1")) == "pong", timeout=30)
 
@@ -212,9 +211,8 @@ def test_new_peer_is_allowed_live_without_nodedown(mb, tmp_path):
     for h in SERVERS:
         assert name in rpc(mb, h, "net_kernel, allowed, []"), h
     # become laptop2: its own keys on the laptop, then join with the printed command
-    sh(mb.box, "laptop", "wg-quick down mb0")
-    install_peer_config(mb, "laptop2")
-    sh(mb.box, "laptop", "wg-quick up mb0")
+    laptop_down(mb)
+    laptop_up(mb, "laptop2")
     assert eventually(lambda: laptop_join(mb, join, node(mb, "s2")) == "pong", timeout=30)
     time.sleep(1)
     for h in SERVERS:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import re
-import subprocess
 import time
 
 import pytest
 
 from meshbeam import inventory, sandbox
 
-from .conftest import Meshbeam, eventually, install_peer_config, mesh_ip, ping, sh
+from .conftest import Meshbeam, eventually, laptop_up, mesh_ip, ping, sh, tcp_session
 
 SANDBOX_PREFIX = "mbtwg"
 SERVERS = ("s1", "s2", "s3")
@@ -58,8 +57,7 @@ def test_config_on_host_is_0600_and_holds_no_foreign_private_key(mb):
 
 def test_laptop_behind_nat_reaches_every_server(mb):
     assert not ping(mb.box, "s1", "203.0.113.10"), "servers must not reach the laptop's LAN directly"
-    install_peer_config(mb, "laptop")
-    sh(mb.box, "laptop", "wg-quick up mb0")
+    laptop_up(mb, "laptop")
     for s in SERVERS:
         assert eventually(lambda: ping(mb.box, "laptop", mesh_ip(mb, s))), f"laptop cannot ping {s}"
     # and a server can now reach the laptop through the tunnel the laptop opened
@@ -77,52 +75,17 @@ def test_second_up_changes_nothing(mb):
     assert mtimes(mb) == before
 
 
-ECHO_SERVER = """
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 7777)); s.listen(1)
-c, _ = s.accept()
-while (data := c.recv(100)):
-    c.sendall(data)
-"""
-
-ECHO_CLIENT = """
-import socket, sys, time
-c = socket.create_connection((sys.argv[1], 7777), timeout=5)
-for line in sys.stdin:
-    c.sendall(line.encode()); print(c.recv(100).decode().strip(), flush=True)
-"""
-
-
 def test_adding_a_peer_keeps_a_live_tcp_connection(mb, tmp_path):
-    s1 = mesh_ip(mb, "s1")
-    (tmp_path / "srv.py").write_text(ECHO_SERVER)
-    (tmp_path / "cli.py").write_text(ECHO_CLIENT)
-    server = sandbox.spawn(mb.box, "s1", ["python3", str(tmp_path / "srv.py"), s1], log=tmp_path / "srv.log")
-    try:
-        assert eventually(lambda: "7777" in sh(mb.box, "s1", "ss -ltn").stdout)
-        client = subprocess.Popen(
-            ["nsenter", "-t", str(sandbox_pid(mb, "s2")), "-n", "-m", "python3", "-u", str(tmp_path / "cli.py"), s1],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )
-        client.stdin.write("before\n"); client.stdin.flush()
-        assert client.stdout.readline().strip() == "before"
-        conn_before = sh(mb.box, "s2", "ss -tnH state established dst " + s1).stdout
+    with tcp_session(mb, "s1", "s2", tmp_path) as echo:
+        assert echo("before") == "before"
+        established = sh(mb.box, "s2", "ss -tnH state established dport 7777").stdout
         mb("add-peer", "laptop2")
         r = mb("up")
         assert re.search(r"wg syncconf mb0", r.output), r.output
         assert "wg-quick up" not in r.output, "a live interface is never taken down and up"
-        client.stdin.write("after\n"); client.stdin.flush()
-        assert client.stdout.readline().strip() == "after"
-        assert sh(mb.box, "s2", "ss -tnH state established dst " + s1).stdout == conn_before
-        assert "laptop2" in sh(mb.box, "s3", "cat /etc/wireguard/mb0.conf").stdout
-        client.stdin.close(); client.wait(10)
-    finally:
-        server.kill(); server.wait()
-
-
-def sandbox_pid(mb: Meshbeam, host: str) -> int:
-    return next(h.holder_pid for h in mb.box.servers if h.name == host)
+        assert echo("after") == "after"
+        assert sh(mb.box, "s2", "ss -tnH state established dport 7777").stdout == established
+    assert "laptop2" in sh(mb.box, "s3", "cat /etc/wireguard/mb0.conf").stdout
 
 
 def test_unknown_host_key_is_refused(mb, tmp_path):
