@@ -65,6 +65,7 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> list[Write]:
     vm = facts.files[host.vm_args]
     original = (vm.content or b"").decode()
     new_vm = beamcfg.apply_block(original, settings(mesh, host)).encode()
+    check_rendered(new_vm.decode(), host)
     owner = vm.owner or host.run_user
     mode = vm.mode if vm.mode is not None else 0o644
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
@@ -95,6 +96,29 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> list[Write]:
     return out
 
 
+def _block_lines(text: str) -> range:
+    lines = text.splitlines()
+    begin = lines.index(beamcfg.MARK_BEGIN) + 1
+    return range(begin, lines.index(beamcfg.MARK_END, begin) + 2)
+
+
+def check_rendered(text: str, host: Host) -> None:
+    """`up` lints what it is about to write; a finding inside the managed block is a bug, never shipped."""
+    inside = _block_lines(text)
+    bad = [f for f in beamcfg.lint(text, bind_address=host.address) if f.line in inside]
+    if bad:
+        raise ValueError(f"rendered vm.args fails its own lint at line {bad[0].line}: {bad[0].message}")
+
+
+def lint_notes(text: str, host: Host) -> list[str]:
+    """Findings in the user's own lines of vm.args, shown with the plan."""
+    if beamcfg.MARK_BEGIN not in text:
+        return []
+    inside = _block_lines(text)
+    return [f"{host.vm_args}:{f.line}: {f.code}: {f.message}"
+            for f in beamcfg.lint(text, bind_address=host.address) if f.line not in inside]
+
+
 def actions(mesh: Mesh, host: Host, facts: Facts, written: list[Write]) -> list[Action]:
     paths = {w.path for w in written}
     acts = []
@@ -121,7 +145,8 @@ def live_allow_script(mesh: Mesh, host: Host, facts: Facts) -> str:
         f"New = [{wanted}] -- Cur, ok = rpc:call(T, net_kernel, allow, [New]), "
         "io:format(\"allowed ~p on ~s~n\", [New, T]) end, halt()."
     )
-    epmd = f" -start_epmd false -erl_epmd_port {mesh.dist_port}" if mesh.epmd == "none" else ""
+    # -start_epmd false: an EPMD started here would listen on every interface, not the mesh address.
+    epmd = " -start_epmd false" + (f" -erl_epmd_port {mesh.dist_port}" if mesh.epmd == "none" else "")
     home = shlex.quote(facts.homes.get(host.run_user, "/root"))
     return (
         f"HOME={home} run_logged erl -noshell -hidden -dist_listen false{epmd} "
@@ -146,7 +171,9 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
             "Debian's epmd.socket is active and listens on every interface, so ERL_EPMD_ADDRESS has no "
             "effect; the firewall still drops 4369 off the mesh. `systemctl disable --now epmd.socket` fixes it"
         )
-    before = _allowed_in_block((facts.files[host.vm_args].content or b"").decode())
+    current = (facts.files[host.vm_args].content or b"").decode()
+    out += lint_notes(beamcfg.apply_block(current, settings(mesh, host)), host)
+    before = _allowed_in_block(current)
     gone = sorted(before - set(settings(mesh, host).allow))
     if gone:
         out.append(

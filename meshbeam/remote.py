@@ -186,7 +186,8 @@ def apply_script(plan: HostPlan) -> bytes:
     renames = []
     for i, w in enumerate(plan.writes):
         target = shlex.quote(w.path)
-        tmp = shlex.quote(f"{os.path.dirname(w.path)}/.{os.path.basename(w.path)}.meshbeam-tmp")
+        # $$ (the remote shell's PID) keeps two concurrent runs from sharing a temp file
+        tmp = shlex.quote(f"{os.path.dirname(w.path)}/.{os.path.basename(w.path)}.meshbeam-") + "$$"
         digest = hashlib.sha256(w.content).hexdigest()
         out += [
             f"mkdir -p {shlex.quote(os.path.dirname(w.path))}",

@@ -27,7 +27,7 @@ UNDERLAY_GW, NAT_UNDERLAY = "198.51.100.1", "198.51.100.2"
 NAT_LAN, LAPTOP_LAN = "203.0.113.1", "203.0.113.10"
 REQUIRED = ("ip", "nsenter", "unshare", "sshd", "ssh-keygen", "nft")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-BIND_DIRS = {"/etc/wireguard": 0o700, "/etc/tinc": 0o755, "/root": 0o700, "/srv": 0o755}
+BIND_DIRS = {"/etc/wireguard": 0o700, "/etc/tinc": 0o755, "/etc/meshbeam": 0o755, "/root": 0o700, "/srv": 0o755}
 READY = "/run/meshbeam-ready"
 NAT_RULES = """table ip meshbeam_nat {
   chain postrouting { type nat hook postrouting priority srcnat; policy accept;

@@ -80,7 +80,8 @@ def laptop_up(mb: Meshbeam, peer: str) -> None:
             sandbox.run(mb.box, "laptop", ["sh", "-c", f"cat > {dest} && chmod {mode} {dest}"], input=f.read_bytes())
         sh(mb.box, "laptop", f"tincd -n {mesh.interface}")
     else:
-        sandbox.run(mb.box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=src.read_bytes())
+        conf = f"/etc/wireguard/{mesh.interface}.conf"
+        sandbox.run(mb.box, "laptop", ["sh", "-c", f"umask 077; cat > {conf}"], input=src.read_bytes())
         sh(mb.box, "laptop", f"wg-quick up {mesh.interface}")
 
 

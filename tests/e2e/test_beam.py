@@ -46,7 +46,7 @@ def run_user():
 
 def erl(box, host: str, name: str, expr: str, *, cookie_home: str = HOME, extra: tuple[str, ...] = (), timeout=30) -> str:
     """Run a short-lived hidden node that evaluates `expr` (which prints its result) and halts."""
-    argv = ["env", f"HOME={cookie_home}", "erl", "-noshell", "-hidden", "-dist_listen", "false",
+    argv = ["env", f"HOME={cookie_home}", "erl", "-noshell", "-hidden", "-dist_listen", "false", "-start_epmd", "false",
             "-name", name, *extra, "-eval", f"{expr}, halt()."]
     return sandbox.run(box, host, argv, timeout=timeout, user=RUN_USER).stdout.strip()
 
@@ -71,25 +71,35 @@ def start_node(mb: Meshbeam, host: str, log: Path) -> subprocess.Popen:
     )
 
 
-@pytest.fixture(scope="module")
-def mb(run_user, sb, tmp_path_factory):
+BACKENDS = {  # both meshes share the sandbox: each gets its own interface and range
+    "wireguard": ("mb0", "198.18.0.0/24", "51820"),
+    "tinc": ("mbt0", "198.18.3.0/24", "655"),
+}
+
+
+@pytest.fixture(scope="module", params=list(BACKENDS))
+def mb(request, run_user, sb, tmp_path_factory):
+    interface, cidr, port = BACKENDS[request.param]
     logs = tmp_path_factory.mktemp("erl-logs")
     for h in SERVERS:
         sh(sb, h, f"mkdir -p {HOME} /srv/app && chown {RUN_USER} {HOME}")
         sandbox.run(sb, h, ["sh", "-c", f"cat > {VM_ARGS}"], input=USER_VM_ARGS.encode())
     mb = Meshbeam(tmp_path_factory.mktemp("beam") / "inv", sb)
-    mb("init", "--cidr", "198.18.0.0/24")
+    mb("init", "--backend", request.param, "--interface", interface, "--cidr", cidr, "--port", port)
     for s in sb.servers:
         mb("add-host", s.name, f"root@{s.address}", "--vm-args", VM_ARGS, "--run-user", RUN_USER)
-    mb("add-peer", "laptop")
+    laptop_join_line = _join_line(mb("add-peer", "laptop").output)
     mb("up")
     nodes = {h: start_node(mb, h, logs / f"{h}.log") for h in SERVERS}
     for h in SERVERS:
         assert eventually(lambda: "pong" in rpc_ping(mb, h, h), timeout=30), (logs / f"{h}.log").read_text()
+    mb.laptop_join_line = laptop_join_line
     yield mb
     for p in nodes.values():
         p.kill()
         p.wait()
+    for h in SERVERS:  # the nodes' EPMD outlives them and is bound to this mesh's address
+        sh(sb, h, "epmd -kill", check=False)
 
 
 def rpc_ping(mb: Meshbeam, src: str, dst: str) -> str:
@@ -107,6 +117,9 @@ def test_distribution_listens_only_on_the_mesh_address(mb):
     listening = sh(mb.box, "s1", "ss -Htln").stdout
     assert f"{mesh_ip(mb, 's1')}:9100" in listening
     assert "0.0.0.0:9100" not in listening and "*:9100" not in listening
+    epmd = [l.split()[3] for l in listening.splitlines() if l.split()[3].endswith(":4369")]
+    assert f"{mesh_ip(mb, 's1')}:4369" in epmd, epmd
+    assert set(epmd) <= {f"{mesh_ip(mb, 's1')}:4369", "127.0.0.1:4369", "[::1]:4369"}, "EPMD only on mesh + loopback"
 
 
 def _tcp_open(box, host: str, ip: str, port: int) -> bool:
@@ -170,12 +183,11 @@ def test_lint_is_clean_on_rendered_vm_args(mb):
 
 
 def test_second_up_changes_nothing(mb):
-    stamps = {h: sh(mb.box, h, f"stat -c %Y.%Z {VM_ARGS} {HOME}/.erlang.cookie /etc/wireguard/mb0.conf").stdout
-              for h in SERVERS}
+    files = f"{VM_ARGS} {HOME}/.erlang.cookie /etc/meshbeam/nftables.nft"
+    stamps = {h: sh(mb.box, h, f"stat -c %Y.%Z {files}").stdout for h in SERVERS}
     r = mb("up")
     assert "converged" not in r.output and "no changes" in r.output
-    assert stamps == {h: sh(mb.box, h, f"stat -c %Y.%Z {VM_ARGS} {HOME}/.erlang.cookie /etc/wireguard/mb0.conf").stdout
-                      for h in SERVERS}
+    assert stamps == {h: sh(mb.box, h, f"stat -c %Y.%Z {files}").stdout for h in SERVERS}
 
 
 def _join_line(output: str) -> str:
@@ -190,13 +202,8 @@ def laptop_join(mb: Meshbeam, join: str, target: str) -> str:
 
 
 def test_laptop_joins_over_nat_with_the_printed_command(mb):
-    r = mb("add-peer", "laptop-extra", "--out", str(mb.dir.parent / "unused.conf"))  # shows the printed form
-    assert "erl -name" in r.output and "iex --name" in r.output
-    mb("remove-peer", "laptop-extra")
-    mb("up")
     laptop_up(mb, "laptop")
-    join = f"erl -name laptop@{mesh_ip(mb, 'laptop')} -dist_listen false -start_epmd false"
-    assert eventually(lambda: laptop_join(mb, join, node(mb, "s1")) == "pong", timeout=30)
+    assert eventually(lambda: laptop_join(mb, mb.laptop_join_line, node(mb, "s1")) == "pong", timeout=30)
 
 
 def test_new_peer_is_allowed_live_without_nodedown(mb, tmp_path):
