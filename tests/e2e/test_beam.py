@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
 import pwd
-import socket
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -95,8 +96,8 @@ def mb(request, run_user, sb, tmp_path_factory):
         assert eventually(lambda: "pong" in rpc_ping(mb, h, h), timeout=30), (logs / f"{h}.log").read_text()
     mb.laptop_join_line = laptop_join_line
     yield mb
-    for p in nodes.values():
-        p.kill()
+    for p in nodes.values():  # the whole session: runuser forks, so its PID alone is not the node
+        os.killpg(p.pid, signal.SIGKILL)
         p.wait()
     for h in SERVERS:  # the nodes' EPMD outlives them and is bound to this mesh's address
         sh(sb, h, "epmd -kill", check=False)
