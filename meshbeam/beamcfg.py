@@ -76,6 +76,7 @@ class DistSettings:
     port: int = 9100
     epmd: str = "mesh"
     allow: tuple[str, ...] = ()
+    name_flag: bool = True  # False for a mix release: its start script passes --name from RELEASE_NODE
 
     def __post_init__(self) -> None:
         _check_node(self.node)
@@ -210,7 +211,7 @@ def render_block(s: DistSettings) -> str:
     allow = ",".join(erl_atom(n) for n in dict.fromkeys(s.allow))
     return "\n".join([
         MARK_BEGIN,
-        f"-name {s.node}",
+        *([f"-name {s.node}"] if s.name_flag else []),
         f"-kernel inet_dist_use_interface {tuple_}",
         f"-kernel inet_dist_listen_min {s.port} inet_dist_listen_max {s.port}",
         *epmd,

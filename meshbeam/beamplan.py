@@ -7,6 +7,7 @@ in the run user's ~/.erlang.cookie (never on a command line) and an exact allow 
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 
@@ -27,16 +28,27 @@ def control_node(host: Host) -> str:
 
 def settings(mesh: Mesh, host: Host) -> beamcfg.DistSettings:
     allow = mesh.nodes() + (control_node(host),)
-    return beamcfg.DistSettings(node=host.node, address=host.address, port=mesh.dist_port, epmd=mesh.epmd, allow=allow)
+    return beamcfg.DistSettings(node=host.node, address=host.address, port=mesh.dist_port, epmd=mesh.epmd,
+                                allow=allow, name_flag=not host.mix_release)
 
 
 def cookie_path(host: Host) -> str:
+    """~USER/.erlang.cookie, or RELEASE/releases/COOKIE, which a mix release's start script reads."""
+    if host.mix_release:
+        assert host.vm_args
+        return f"{posixpath.dirname(posixpath.dirname(host.vm_args))}/COOKIE"
     return f"~{host.run_user}/.erlang.cookie"
+
+
+def env_sh_path(host: Host) -> str:
+    assert host.vm_args
+    return f"{posixpath.dirname(host.vm_args)}/env.sh"
 
 
 def query_paths(host: Host) -> tuple[str, ...]:
     assert host.vm_args
-    return (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host), NFT_FILE)
+    paths = (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host), NFT_FILE)
+    return paths + ((env_sh_path(host),) if host.mix_release else ())
 
 
 PROBES = (
@@ -72,6 +84,11 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> list[Write]:
     if vm.exists and not backup.exists and beamcfg.MARK_BEGIN not in original:
         # Keep the user's original once, before the first rewrite.
         out.append(Write(backup.path, vm.content or b"", mode, owner, False, "backup"))
+    if host.mix_release:
+        # The release sets its node name from env.sh (RELEASE_NODE), never from vm.args.
+        env = facts.files[env_sh_path(host)]
+        new_env = beamcfg.apply_env_sh((env.content or b"").decode(), host.node).encode()
+        out += [w for w in [write_if_needed(env, new_env, env.mode or 0o755, env.owner or host.run_user, False)] if w]
     for w in (
         write_if_needed(vm, new_vm, mode, owner, secret=False),
         write_if_needed(
@@ -147,9 +164,11 @@ def live_allow_script(mesh: Mesh, host: Host, facts: Facts) -> str:
     )
     # -start_epmd false: an EPMD started here would listen on every interface, not the mesh address.
     epmd = " -start_epmd false" + (f" -erl_epmd_port {mesh.dist_port}" if mesh.epmd == "none" else "")
-    home = shlex.quote(facts.homes.get(host.run_user, "/root"))
+    cookie = shlex.quote(_resolve(cookie_path(host), facts))
     return (
-        f"HOME={home} run_logged erl -noshell -hidden -dist_listen false{epmd} "
+        # a private copy of the cookie as the control node's ~/.erlang.cookie: never on its argv
+        f'mkdir -p "$work/home" && cp {cookie} "$work/home/.erlang.cookie" && chmod 400 "$work/home/.erlang.cookie" && '
+        f'HOME="$work/home" run_logged erl -noshell -hidden -dist_listen false{epmd} '
         f"-name {control_node(host)} -eval {shlex.quote(expr)} && cat \"$work/log\""
     )
 
@@ -170,6 +189,11 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
         out.append(
             "Debian's epmd.socket is active and listens on every interface, so ERL_EPMD_ADDRESS has no "
             "effect; the firewall still drops 4369 off the mesh. `systemctl disable --now epmd.socket` fixes it"
+        )
+    if host.mix_release:
+        out.append(
+            "a mix release's stock bin/ script passes the cookie as --cookie, so it shows in ps to local users; "
+            "mount /proc with hidepid=2 on this host, or start the release another way"
         )
     current = (facts.files[host.vm_args].content or b"").decode()
     out += lint_notes(beamcfg.apply_block(current, settings(mesh, host)), host)
@@ -212,8 +236,14 @@ def teardown(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Wr
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
     if backup.exists:
         removes.append(backup.path)
+    if host.mix_release:
+        env = facts.files[env_sh_path(host)]
+        if env.exists and env.content is not None and beamcfg.MARK_BEGIN.encode() in env.content:
+            w = write_if_needed(env, beamcfg.remove_block(env.content.decode()).encode(), env.mode or 0o755,
+                                env.owner or host.run_user, secret=False)
+            writes += [w] if w else []
     c = facts.files[cookie_path(host)]
-    if c.exists and c.content == cookie.encode():
+    if c.exists and c.content == cookie.encode() and not host.mix_release:  # a release needs its COOKIE
         removes.append(_resolve(cookie_path(host), facts))
     if facts.files[NFT_FILE].exists:
         removes.append(NFT_FILE)

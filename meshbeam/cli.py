@@ -84,9 +84,15 @@ def add_host(
     vm_args: Annotated[str | None, typer.Option(help="Path of the node's vm.args on the host.")] = None,
     node_name: Annotated[str, typer.Option(help="Erlang node base name (before the @).")] = "app",
     run_user: Annotated[str, typer.Option(help="OS user that runs the Erlang node (owns the cookie).")] = "root",
+    mix_release: Annotated[
+        bool, typer.Option(help="--vm-args is RELEASE/releases/VSN/vm.args of a mix release (env.sh, releases/COOKIE).")
+    ] = False,
 ) -> None:
     """Add a server managed over SSH; it gets the lowest free mesh address and a new keypair."""
-    host = ops.add_host(dir, name, ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name, run_user=run_user)
+    host = ops.add_host(
+        dir, name, ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name, run_user=run_user,
+        mix_release=mix_release,
+    )
     out.print(f"added host {host.name}: mesh {host.address}, endpoint {host.endpoint}, ssh {host.ssh}")
     out.print("run `meshbeam up` to apply")
 

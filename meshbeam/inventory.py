@@ -40,6 +40,7 @@ class Host:
     node_name: str = "app"
     vm_args: str | None = None
     run_user: str = "root"
+    mix_release: bool = False  # vm_args is RELEASE/releases/VSN/vm.args of a mix release
 
     @property
     def node(self) -> str:
@@ -203,6 +204,8 @@ def to_dict(mesh: Mesh) -> dict[str, Any]:
         }
         if h.vm_args:
             d["vm_args"] = h.vm_args
+        if h.mix_release:
+            d["mix_release"] = True
         return d
 
     return {
@@ -244,7 +247,7 @@ def load(directory: Path) -> Mesh:
     return from_dict(data, str(path))
 
 
-_KINDS = {int: "number", str: "string", list: "list", dict: "mapping"}
+_KINDS = {int: "number", str: "string", list: "list", dict: "mapping", bool: "boolean"}
 
 
 def _get(d: dict[str, Any], key: str, typ: type, where: str, default: Any = ...) -> Any:
@@ -283,6 +286,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
                 node_name=_get(h, "node_name", str, hw, "app"),
                 vm_args=_get(h, "vm_args", str, hw, None),
                 run_user=_get(h, "run_user", str, hw, "root"),
+                mix_release=_get(h, "mix_release", bool, hw, False),
             )
         )
     peers = []
@@ -360,6 +364,10 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
                 raise InputError(f"{where}: {m.name}: invalid run user {m.run_user!r}")
             if m.vm_args is not None and not m.vm_args.startswith("/"):
                 raise InputError(f"{where}: {m.name}: vm_args must be an absolute path on the host")
+            if m.mix_release and not re.fullmatch(r"/.+/releases/[^/]+/vm\.args", m.vm_args or ""):
+                raise InputError(
+                    f"{where}: {m.name}: a mix release's vm_args is RELEASE/releases/VSN/vm.args, not {m.vm_args!r}"
+                )
 
 
 def check_tinc_name(name: str, names: set[str]) -> None:

@@ -89,6 +89,7 @@ def add_host(
     vm_args: str | None,
     node_name: str,
     run_user: str,
+    mix_release: bool = False,
 ) -> Host:
     _, address, _ = inventory.parse_ssh_target(ssh)
     mesh = inventory.load(directory)
@@ -107,6 +108,7 @@ def add_host(
         vm_args=vm_args,
         node_name=node_name,
         run_user=run_user,
+        mix_release=mix_release,
     )
     assert isinstance(host, Host)
     return host

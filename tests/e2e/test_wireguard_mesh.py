@@ -98,3 +98,21 @@ def test_unknown_host_key_is_refused(mb, tmp_path):
     r = mb("up", "--ssh-config", str(cfg), ok=False)
     assert r.exit_code == 1
     assert "host key of root@198.51.100.11:22 is unknown" in r.output
+
+
+def test_a_dead_sshd_fails_only_its_host_and_a_rebooted_host_rejoins(mb):
+    """One unreachable host never stops the others; after a reboot, `up` brings it back into the mesh."""
+    sh(mb.box, "s3", "kill $(cat /run/sshd.pid)")
+    mb("add-peer", "laptop3")
+    r = mb("up", ok=False)
+    assert r.exit_code == 1
+    assert re.search(r"s3\s+│ failed\s+│ cannot reach root@198.51.100.13:22", r.output), r.output
+    assert re.search(r"s1\s+│ converged", r.output) and re.search(r"s2\s+│ converged", r.output)
+    assert "laptop3" in sh(mb.box, "s1", "wg show mb0 allowed-ips").stdout or "laptop3" in sh(
+        mb.box, "s1", "cat /etc/wireguard/mb0.conf").stdout
+    mb.box = sandbox.reboot(mb.box, "s3")  # its namespace rebuilt from the same disk: no interface any more
+    assert sh(mb.box, "s3", "ip link show mb0", check=False).returncode != 0
+    r = mb("up")
+    assert re.search(r"s3\s+│ converged", r.output) and "wg-quick up mb0" in r.output
+    assert re.search(r"s1\s+│ no changes", r.output)
+    assert eventually(lambda: ping(mb.box, "s1", mesh_ip(mb, "s3")))
