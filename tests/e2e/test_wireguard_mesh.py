@@ -116,3 +116,21 @@ def test_a_dead_sshd_fails_only_its_host_and_a_rebooted_host_rejoins(mb):
     assert re.search(r"s3\s+│ converged", r.output) and "wg-quick up mb0" in r.output
     assert re.search(r"s1\s+│ no changes", r.output)
     assert eventually(lambda: ping(mb.box, "s1", mesh_ip(mb, "s3")))
+
+
+def test_a_revoked_laptop_can_no_longer_handshake(mb):
+    laptop = inventory.load(mb.dir).member("laptop")
+    assert eventually(lambda: ping(mb.box, "laptop", mesh_ip(mb, "s1")))
+    mb("remove-peer", "laptop")
+    assert not (mb.dir / "keys" / "laptop.key").exists()
+    assert "laptop" not in (mb.dir / "keys" / "preshared").read_text().split()
+    r = mb("up")
+    assert "wg syncconf mb0" in r.output
+    for s in SERVERS:
+        assert laptop.public_key not in sh(mb.box, s, "wg show mb0 peers").stdout, f"{s} still knows the laptop live"
+        assert laptop.public_key not in sh(mb.box, s, "cat /etc/wireguard/mb0.conf").stdout
+    assert not any(ping(mb.box, "laptop", laptop_ip) for laptop_ip in [mesh_ip(mb, s) for s in SERVERS])
+    before = sh(mb.box, "laptop", "wg show mb0 latest-handshakes").stdout
+    time.sleep(6)  # WireGuard retries a handshake every 5 s; none may succeed
+    assert not ping(mb.box, "laptop", mesh_ip(mb, "s1"))
+    assert sh(mb.box, "laptop", "wg show mb0 latest-handshakes").stdout == before
