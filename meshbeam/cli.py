@@ -57,6 +57,9 @@ def init(
     dist_port: Annotated[int, typer.Option(help="Erlang distribution port (listen min = max).")] = 9100,
     epmd: Annotated[str, typer.Option(help="'mesh': EPMD bound to the mesh address; 'none': no EPMD.")] = "mesh",
     force: Annotated[bool, typer.Option(help="Replace an existing inventory (its keys are destroyed).")] = False,
+    sealed: Annotated[
+        bool, typer.Option(help="Encrypt the secrets into DIR/keys.sealed (passphrase: prompt or MESHBEAM_PASSPHRASE).")
+    ] = False,
 ) -> None:
     """Create an inventory: DIR/mesh.yaml for the members, DIR/keys/ for secrets."""
     mesh = Mesh(
@@ -67,7 +70,17 @@ def init(
         dist_port=dist_port,
         epmd=epmd,
     )
-    ops.init(dir, mesh, force=force)
+    store = None
+    if sealed:
+        from .keys import SEALED_FILE, KeyStore
+        from .sealed import new_passphrase
+
+        # Fail on bad options before the passphrase is typed twice, and before anything is written.
+        inventory.validate(mesh)
+        if inventory.exists(dir) and not force:
+            raise InputError(f"an inventory already exists at {dir}; `meshbeam seal` seals it, --force replaces it")
+        store = KeyStore(dir, seal_with=new_passphrase(dir / SEALED_FILE))
+    ops.init(dir, mesh, force=force, store=store)
     out.print(f"created {inventory.mesh_path(dir)} ({backend}, {mesh.cidr}, interface {interface}, port {port})")
     out.print("next: meshbeam add-host NAME [USER@]ADDRESS")
 
@@ -119,7 +132,8 @@ def add_peer(
         out.print(f"  install -m 600 {path.name} /etc/wireguard/{mesh.interface}.conf")
         out.print(f"  wg-quick up {mesh.interface}")
     out.print("the servers learn about it at the next `meshbeam up`; then join the cluster from it as a hidden node")
-    out.print(f"(copy {KeyStore(dir).dir / 'cookie'} to {peer.name} as cookie first):")
+    out.print(f"(copy the cluster cookie, {KeyStore(dir).dir / 'cookie'}, to {peer.name} as cookie first; "
+              "`meshbeam unseal` shows it if the inventory is sealed):")
     for line in join_commands(mesh, peer.node, "cookie"):
         out.print(f"  {line}")
 
@@ -214,6 +228,7 @@ def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | Non
     if ssh_config is not None and not ssh_config.is_file():
         raise InputError(f"SSH config {ssh_config} does not exist")
     store = KeyStore(dir)
+    store.unlock()  # a sealed inventory asks for its passphrase before the progress display
     options = remote.SSHOptions(ssh_config)
     planner = plan.teardown if teardown else plan.build
     with locked(dir):
@@ -285,6 +300,72 @@ def _print_results(runs: list[Any], dry_run: bool) -> None:
 
 @app.command()
 @handles_errors
+def status(
+    dir: DirOpt = DEFAULT_DIR,
+    json_out: Annotated[bool, typer.Option("--json", help="Stable JSON for scripts.")] = False,
+    only: OnlyOpt = None,
+    parallel: ParallelOpt = 10,
+    ssh_config: SSHConfigOpt = None,
+) -> None:
+    """Health of every host and every pair: tunnel, handshakes, pings, listeners, Erlang links."""
+    import json
+
+    from . import remote
+    from . import status as st
+
+    mesh = inventory.load(dir)
+    hosts = _parse_only(mesh, only)
+    options = remote.SSHOptions(ssh_config)
+
+    def one(name: str, host: Host) -> st.HostStatus:
+        conn = remote.connect(host, options)
+        try:
+            _, output, _ = remote.execute(conn, "sh -s", st.script(mesh, host).encode())
+        finally:
+            conn.close()
+        return st.parse(mesh, host, output)
+
+    outcomes = remote.for_each(((h.name, h) for h in hosts), one, parallel)
+    statuses = [o.value if isinstance(o.value, st.HostStatus) else st.HostStatus(o.host, False, o.error) for o in outcomes]
+    if json_out:
+        typer.echo(json.dumps(st.to_json(statuses), sort_keys=True, indent=2))
+    else:
+        _print_status(mesh, statuses)
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+def _print_status(mesh: Mesh, statuses: list[Any]) -> None:
+    table = Table(title=f"{mesh.backend} mesh {mesh.cidr} on {mesh.interface}")
+    for col in ("host", "ssh", "interface", "peers (handshake age, rx/tx)", "erlang links", "findings"):
+        table.add_column(col)
+    for s in statuses:
+        peers = ", ".join(
+            f"{p.name} {'never' if p.handshake_age is None else f'{p.handshake_age}s'} {p.rx}/{p.tx}" for p in s.peers
+        )
+        table.add_row(
+            s.name,
+            "[green]ok[/]" if s.ssh else f"[red]{s.error}[/]",
+            ("[green]up[/]" if s.iface_up else "[red]down[/]") if s.ssh else "-",
+            peers or "-",
+            " ".join(s.connected_nodes) or "-",
+            "; ".join(s.findings) or "-",
+        )
+    out.print(table)
+    names = [h.name for h in mesh.hosts]
+    matrix = Table(title="mesh ping matrix (row reaches column)")
+    matrix.add_column("from \\ to")
+    for n in names:
+        matrix.add_column(n)
+    for s in statuses:
+        cells = {p.dst: ("[green]ok[/]" if p.ok else f"[red]{p.label}[/]") for p in s.pairs}
+        matrix.add_row(s.name, *(cells.get(n, "-") for n in names))
+    out.print(matrix)
+    out.print("the mesh is whole" if all(s.healthy for s in statuses) else "[red]the mesh is NOT whole[/]")
+
+
+@app.command()
+@handles_errors
 def render(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the rendered files (OUT/NAME/...).")],
     dir: DirOpt = DEFAULT_DIR,
@@ -324,6 +405,29 @@ def export_libcluster(dir: DirOpt = DEFAULT_DIR) -> None:
     from . import beamcfg
 
     out.print(beamcfg.libcluster_topology(inventory.load(dir).nodes()), markup=False)
+
+
+@app.command()
+@handles_errors
+def seal(dir: DirOpt = DEFAULT_DIR) -> None:
+    """Encrypt DIR/keys/ into DIR/keys.sealed with a passphrase (prompt or MESHBEAM_PASSPHRASE)."""
+    from .keys import seal_inventory
+
+    path = seal_inventory(dir)
+    out.print(f"sealed the secrets into {path}; {dir / 'keys'} is gone")
+    if any((dir / "peers").glob("*")):
+        out.print(f"note: {dir / 'peers'} still holds roaming peers' configs with their private keys in clear; "
+                  "copy them to the peers, then delete them or keep them out of git")
+
+
+@app.command()
+@handles_errors
+def unseal(dir: DirOpt = DEFAULT_DIR) -> None:
+    """Decrypt DIR/keys.sealed back into DIR/keys/ (0700, files 0600)."""
+    from .keys import unseal_inventory
+
+    path = unseal_inventory(dir)
+    out.print(f"unsealed the secrets into {path}; {dir / 'keys.sealed'} is gone")
 
 
 sandbox_app = typer.Typer(help="A local sandbox of real hosts (network namespaces; Linux, root).", no_args_is_help=True)

@@ -4,6 +4,10 @@ Layout:
   keys/NAME.key     WireGuard private key of a member (base64, as `wg genkey` prints it)
   keys/preshared    one line per pair of members: "NAME_A NAME_B KEY" with NAME_A < NAME_B
   keys/cookie       the Erlang cookie shared by the cluster
+
+A sealed inventory holds the same files in one encrypted `DIR/keys.sealed` (0600) instead of
+`DIR/keys/` (see sealed.py); KeyStore works the same on either. Both present means a `seal` or
+`unseal` was interrupted: refused until that command is run again.
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ import base64
 import binascii
 import os
 import secrets
+import shutil
+import threading
 from collections.abc import Iterable
 from itertools import combinations
 from pathlib import Path
+from typing import Protocol
 
-from .errors import InputError
-from .fsutil import atomic_write, create_exclusive
+from . import sealed
+from .errors import InputError, MeshbeamError
+from .fsutil import atomic_write, create_exclusive, locked
 
 KEY_DIR = "keys"
+SEALED_FILE = "keys.sealed"
 PSK_FILE = "preshared"
 COOKIE_FILE = "cookie"
 
@@ -84,50 +93,201 @@ def pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
-class KeyStore:
-    """Secrets of one inventory. Reads are cached; every write is atomic and 0600."""
+# -- storage: a directory of files, or the same files in one sealed blob ----------------------
 
-    def __init__(self, inventory_dir: Path) -> None:
+
+class Files(Protocol):
+    where: Path  # named in messages
+
+    def load(self) -> None: ...
+    def read(self, rel: str) -> bytes | None: ...
+    def exists(self, rel: str) -> bool: ...
+    def write(self, rel: str, data: bytes, *, exclusive: bool = False) -> None: ...
+    def delete(self, rel: str) -> None: ...
+
+
+class PlainFiles:
+    """DIR/keys/: one 0600 file per secret, each written atomically."""
+
+    def __init__(self, directory: Path) -> None:
+        self.where = directory
+
+    def create(self) -> None:
+        self.where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.where, 0o700)
+
+    def load(self) -> None:
+        pass
+
+    def read(self, rel: str) -> bytes | None:
+        try:
+            return (self.where / rel).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def exists(self, rel: str) -> bool:
+        return (self.where / rel).exists()
+
+    def write(self, rel: str, data: bytes, *, exclusive: bool = False) -> None:
+        if exclusive:
+            create_exclusive(self.where / rel, data)  # FileExistsError when present
+        else:
+            atomic_write(self.where / rel, data, 0o600)
+
+    def delete(self, rel: str) -> None:
+        (self.where / rel).unlink(missing_ok=True)
+
+    def all(self) -> dict[str, bytes]:
+        """Every file, for sealing; anything but plain files is refused rather than dropped."""
+        files = {}
+        for p in sorted(self.where.iterdir()):
+            if p.is_symlink() or not p.is_file():
+                raise InputError(f"{p} is not a plain file: only files can be sealed; move it out of {self.where}")
+            files[p.name] = p.read_bytes()
+        return files
+
+
+class SealedFiles:
+    """DIR/keys.sealed: decrypted once on first use, kept in memory, re-sealed whole on every write."""
+
+    def __init__(self, path: Path, files: dict[str, bytes] | None = None, key: sealed.SealKey | None = None) -> None:
+        self.where = path
+        self._files, self._key, self._blob = files, key, b""
+        self._lock = threading.Lock()  # converge's threads share one store: ask for the passphrase once
+
+    def _all(self, fresh: bool = False) -> dict[str, bytes]:
+        """Decrypted on first use. Before a write (`fresh`) the file is read again: if another command
+        changed it since (each holds the inventory lock only while writing), its change is kept, as
+        every write here is a change of one file applied to the current map."""
+        with self._lock:
+            blob = self._blob if self._files is not None and not fresh else self._read_blob()
+            if self._files is None or blob != self._blob:
+                self._files, self._key = sealed.unlock(self.where, blob)
+                self._blob = blob
+            return self._files
+
+    def _read_blob(self) -> bytes:
+        try:
+            return self.where.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{self.where} is missing") from None
+
+    def load(self) -> None:
+        self._all()
+
+    def read(self, rel: str) -> bytes | None:
+        return self._all().get(rel)
+
+    def exists(self, rel: str) -> bool:
+        return rel in self._all()
+
+    def write(self, rel: str, data: bytes, *, exclusive: bool = False) -> None:
+        files = self._all(fresh=True)
+        if exclusive and rel in files:
+            raise FileExistsError(rel)
+        self.save({**files, rel: data})
+
+    def delete(self, rel: str) -> None:
+        files = self._all(fresh=True)
+        if rel in files:
+            self.save({n: d for n, d in files.items() if n != rel})
+
+    def save(self, files: dict[str, bytes]) -> None:
+        assert self._key is not None
+        blob = sealed.seal_with(files, self._key, str(self.where))
+        atomic_write(self.where, blob, 0o600)
+        self._files, self._blob = files, blob
+
+
+def _state(inventory_dir: Path) -> str:
+    plain, sealed_ = (inventory_dir / KEY_DIR).exists(), (inventory_dir / SEALED_FILE).exists()
+    return {(True, True): "both", (True, False): "plain", (False, True): "sealed"}.get((plain, sealed_), "none")
+
+
+def _interrupted(inventory_dir: Path) -> InputError:
+    return InputError(
+        f"both {inventory_dir / KEY_DIR} and {inventory_dir / SEALED_FILE} exist (an interrupted seal or unseal): "
+        "run `meshbeam seal` or `meshbeam unseal` again to finish it"
+    )
+
+
+def open_files(inventory_dir: Path) -> Files:
+    """The storage an existing inventory uses; opening it reads nothing and asks nothing."""
+    state = _state(inventory_dir)
+    if state == "both":
+        raise _interrupted(inventory_dir)
+    if state == "sealed":
+        return SealedFiles(inventory_dir / SEALED_FILE)
+    return PlainFiles(inventory_dir / KEY_DIR)
+
+
+class KeyStore:
+    """Secrets of one inventory. Reads are cached; every write is atomic and 0600.
+
+    Construction is free: the storage is looked at, and a sealed one decrypted (asking for the
+    passphrase), only when a secret is first needed.
+    """
+
+    def __init__(self, inventory_dir: Path, *, seal_with: str | None = None) -> None:
+        """`seal_with`: a passphrase, for `create_dir` to start a sealed keystore (init --sealed)."""
         self.dir = inventory_dir / KEY_DIR
+        self._inventory = inventory_dir
+        self._seal_with = seal_with
+        self._backend: Files | None = None
         self._psks: dict[tuple[str, str], str] | None = None
 
+    @property
+    def _files(self) -> Files:
+        if self._backend is None:
+            self._backend = open_files(self._inventory)
+        return self._backend
+
     def create_dir(self) -> None:
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o700)
+        """Start an empty keystore (init), sealed if `seal_with` was given. The other form, left by
+        an inventory that `init --force` replaces, is removed after the new one is written."""
+        sealed_path = self._inventory / SEALED_FILE
+        if self._seal_with is not None:
+            store = SealedFiles(sealed_path, {}, sealed.new_key(self._seal_with))
+            store.save({})
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            store = PlainFiles(self.dir)
+            store.create()
+            sealed_path.unlink(missing_ok=True)
+        self._backend, self._psks = store, None
+
+    def unlock(self) -> None:
+        """Ask for the passphrase now (if sealed), e.g. before a progress display takes the terminal."""
+        self._files.load()
 
     # -- member keys -----------------------------------------------------------------------
-
-    def _key_path(self, name: str) -> Path:
-        return self.dir / f"{name}.key"
 
     def store_member_key(self, name: str, private: str) -> None:
         """Store NAME's private key; an existing key is never overwritten."""
         try:
-            create_exclusive(self._key_path(name), private + "\n")
+            self._files.write(f"{name}.key", (private + "\n").encode(), exclusive=True)
         except FileExistsError:
             raise InputError(
-                f"a private key for {name!r} already exists in {self.dir}; remove the member first"
+                f"a private key for {name!r} already exists in {self._files.where}; remove the member first"
             ) from None
 
     def has_member_key(self, name: str) -> bool:
-        return self._key_path(name).exists()
+        return self._files.exists(f"{name}.key")
 
     def private_key(self, name: str) -> str:
-        try:
-            return self._key_path(name).read_text().strip()
-        except FileNotFoundError:
-            raise InputError(f"the private key of {name!r} is missing from {self.dir}") from None
+        data = self._files.read(f"{name}.key")
+        if data is None:
+            raise InputError(f"the private key of {name!r} is missing from {self._files.where}")
+        return data.decode().strip()
 
     # -- preshared keys --------------------------------------------------------------------
 
     def psks(self) -> dict[tuple[str, str], str]:
         if self._psks is None:
             self._psks = {}
-            path = self.dir / PSK_FILE
-            if path.exists():
-                for line in path.read_text().splitlines():
-                    a, b, key = line.split()
-                    self._psks[(a, b)] = key
+            for line in (self._files.read(PSK_FILE) or b"").decode().splitlines():
+                a, b, key = line.split()
+                self._psks[(a, b)] = key
         return self._psks
 
     def psk(self, a: str, b: str) -> str:
@@ -146,23 +306,98 @@ class KeyStore:
 
     def _write_psks(self, psks: dict[tuple[str, str], str]) -> None:
         text = "".join(f"{a} {b} {k}\n" for (a, b), k in sorted(psks.items()))
-        atomic_write(self.dir / PSK_FILE, text, 0o600)
+        self._files.write(PSK_FILE, text.encode())
         self._psks = dict(psks)
 
     # -- cookie ----------------------------------------------------------------------------
 
     def create_cookie(self) -> None:
-        atomic_write(self.dir / COOKIE_FILE, generate_cookie() + "\n", 0o600)
+        self._files.write(COOKIE_FILE, (generate_cookie() + "\n").encode())
 
     def cookie(self) -> str:
-        try:
-            return (self.dir / COOKIE_FILE).read_text().strip()
-        except FileNotFoundError:
-            raise InputError(f"the cluster cookie is missing from {self.dir}") from None
+        data = self._files.read(COOKIE_FILE)
+        if data is None:
+            raise InputError(f"the cluster cookie is missing from {self._files.where}")
+        return data.decode().strip()
 
     # -- removal ---------------------------------------------------------------------------
 
     def forget(self, name: str, remaining: Iterable[str]) -> None:
         """Destroy NAME's private key and every preshared key it shared."""
         self.sync_psks(remaining)
-        self._key_path(name).unlink(missing_ok=True)
+        self._files.delete(f"{name}.key")
+
+
+# -- seal / unseal a whole inventory -----------------------------------------------------------
+# Order matters: the new form is written and made durable before the old one is removed, so a
+# crash leaves at worst both (which KeyStore refuses, and running the command again finishes).
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_leftover(inventory_dir: Path, files: dict[str, bytes]) -> None:
+    """After an interruption DIR/keys/ must be a (partial) copy of the blob; anything else is not ours to pick."""
+    keys_dir = inventory_dir / KEY_DIR
+    if any(files.get(rel) != data for rel, data in PlainFiles(keys_dir).all().items()):
+        raise InputError(
+            f"{keys_dir} and {inventory_dir / SEALED_FILE} hold different secrets; "
+            "keep the right one and move the other away"
+        )
+
+
+def _require_inventory(inventory_dir: Path) -> None:
+    if not inventory_dir.is_dir():
+        raise InputError(f"no inventory at {inventory_dir}")
+
+
+def seal_inventory(inventory_dir: Path) -> Path:
+    """Encrypt DIR/keys/ into DIR/keys.sealed, check it reads back, then remove DIR/keys/."""
+    _require_inventory(inventory_dir)
+    keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
+    with locked(inventory_dir):
+        state = _state(inventory_dir)
+        if state == "sealed":
+            raise InputError(f"{inventory_dir} is already sealed ({sealed_path})")
+        if state == "none":
+            raise InputError(f"nothing to seal: {keys_dir} does not exist")
+        if state == "both":
+            _check_leftover(inventory_dir, sealed.unlock(sealed_path)[0])
+        else:
+            files = PlainFiles(keys_dir).all()
+            value = sealed.new_passphrase(sealed_path)
+            atomic_write(sealed_path, sealed.seal(files, value), 0o600)
+            _fsync_dir(inventory_dir)
+            if sealed.unseal(sealed_path.read_bytes(), value, str(sealed_path)) != files:
+                sealed_path.unlink()
+                raise MeshbeamError(f"{sealed_path} did not read back as written; removed it and kept {keys_dir}")
+        shutil.rmtree(keys_dir)
+        _fsync_dir(inventory_dir)
+    return sealed_path
+
+
+def unseal_inventory(inventory_dir: Path) -> Path:
+    """Decrypt DIR/keys.sealed into DIR/keys/ (0700, files 0600), then remove DIR/keys.sealed."""
+    _require_inventory(inventory_dir)
+    keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
+    with locked(inventory_dir):
+        state = _state(inventory_dir)
+        if state in ("plain", "none"):
+            raise InputError(f"{inventory_dir} is not sealed (no {sealed_path})")
+        files = sealed.unlock(sealed_path)[0]  # a wrong passphrase stops here, before any write
+        if state == "both":
+            _check_leftover(inventory_dir, files)
+        plain = PlainFiles(keys_dir)
+        plain.create()
+        for rel, data in sorted(files.items()):
+            plain.write(rel, data)
+        _fsync_dir(keys_dir)
+        _fsync_dir(inventory_dir)
+        sealed_path.unlink()
+        _fsync_dir(inventory_dir)
+    return keys_dir

@@ -47,7 +47,7 @@ def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
     return changed
 
 
-def init(directory: Path, mesh: Mesh, *, force: bool) -> None:
+def init(directory: Path, mesh: Mesh, *, force: bool, store: KeyStore | None = None) -> None:
     inventory.validate(mesh)
     if inventory.exists(directory) and not force:
         raise InputError(f"an inventory already exists at {directory}; use --force to replace it")
@@ -55,7 +55,7 @@ def init(directory: Path, mesh: Mesh, *, force: bool) -> None:
         for sub in ("keys", "peers"):
             shutil.rmtree(directory / sub, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
-    store = KeyStore(directory)
+    store = store or KeyStore(directory)  # init --sealed passes a KeyStore(seal_with=passphrase)
     store.create_dir()
     store.create_cookie()
     inventory.save(directory, mesh)
@@ -132,9 +132,11 @@ def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> Mesh:
         other = "remove-peer" if isinstance(member, Peer) else "remove-host"
         raise InputError(f"{name!r} is not a {'host' if kind is Host else 'peer'}; use `meshbeam {other}`")
     new = inventory.without_member(mesh, name)
+    store = KeyStore(directory)
+    store.unlock()  # a wrong passphrase must stop us before the first write
     with locked(directory):
         inventory.save(directory, new)
-        KeyStore(directory).forget(name, (m.name for m in new.members))
+        store.forget(name, (m.name for m in new.members))
         target = peer_config_path(directory, mesh, name)
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     return new

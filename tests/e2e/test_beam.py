@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import pwd
 import signal
@@ -12,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import sandbox
+from meshbeam import inventory, sandbox
 
 from .conftest import Meshbeam, eventually, laptop_down, laptop_up, mesh_ip, sh
 
-SANDBOX_PREFIX = "mbtbm"
 SERVERS = ("s1", "s2", "s3")
 RUN_USER = "mbapp"
 HOME = "/srv/mbapp"  # /srv is private to each sandbox host, so each host has its own home
@@ -72,21 +72,31 @@ def start_node(mb: Meshbeam, host: str, log: Path) -> subprocess.Popen:
     )
 
 
-BACKENDS = {  # both meshes share the sandbox: each gets its own interface and range
+BACKENDS = {  # interface, mesh range and port per backend
     "wireguard": ("mb0", "198.18.0.0/24", "51820"),
     "tinc": ("mbt0", "198.18.3.0/24", "655"),
 }
 
 
 @pytest.fixture(scope="module", params=list(BACKENDS))
-def mb(request, run_user, sb, tmp_path_factory):
+def mb(request, run_user, tmp_path_factory):
+    """A fresh sandbox per backend: no EPMD or node of the other run survives into this one."""
     interface, cidr, port = BACKENDS[request.param]
+    prefix = f"mbb{request.param[:2]}"
+    sb = sandbox.up(3, laptop=True, prefix=prefix)
+    try:
+        yield from _cluster(request.param, interface, cidr, port, sb, tmp_path_factory)
+    finally:
+        sandbox.down(prefix=prefix, purge=True)
+
+
+def _cluster(backend, interface, cidr, port, sb, tmp_path_factory):
     logs = tmp_path_factory.mktemp("erl-logs")
     for h in SERVERS:
         sh(sb, h, f"mkdir -p {HOME} /srv/app && chown {RUN_USER} {HOME}")
         sandbox.run(sb, h, ["sh", "-c", f"cat > {VM_ARGS}"], input=USER_VM_ARGS.encode())
     mb = Meshbeam(tmp_path_factory.mktemp("beam") / "inv", sb)
-    mb("init", "--backend", request.param, "--interface", interface, "--cidr", cidr, "--port", port)
+    mb("init", "--backend", backend, "--interface", interface, "--cidr", cidr, "--port", port)
     for s in sb.servers:
         mb("add-host", s.name, f"root@{s.address}", "--vm-args", VM_ARGS, "--run-user", RUN_USER)
     laptop_join_line = _join_line(mb("add-peer", "laptop").output)
@@ -99,8 +109,6 @@ def mb(request, run_user, sb, tmp_path_factory):
     for p in nodes.values():  # the whole session: runuser forks, so its PID alone is not the node
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
-    for h in SERVERS:  # the nodes' EPMD outlives them and is bound to this mesh's address
-        sh(sb, h, "epmd -kill", check=False)
 
 
 def rpc_ping(mb: Meshbeam, src: str, dst: str) -> str:
@@ -226,3 +234,26 @@ def test_new_peer_is_allowed_live_without_nodedown(mb, tmp_path):
     for h in SERVERS:
         assert sh(mb.box, h, "cat /srv/mbapp/nodedown", check=False).returncode != 0, f"nodedown seen on {h}"
         assert rpc_ping(mb, h, "s1" if h != "s1" else "s2") == "pong"
+
+
+def test_status_sees_a_whole_mesh_then_names_a_blocked_port(mb):
+    assert rpc_ping(mb, "s1", "s2") == "pong"
+    r = mb("status", "--json")
+    report = json.loads(r.stdout)
+    assert report["whole"] is True, r.stdout
+    s1 = next(h for h in report["hosts"] if h["name"] == "s1")
+    assert {p["dst"] for p in s1["pairs"]} == {"s2", "s3"} and all(p["label"] == "ok" for p in s1["pairs"])
+    assert f"app@{mesh_ip(mb, 's2')}" in s1["connected_nodes"]
+    assert any(p["name"] == "s2" and p["handshake_age"] is not None for p in s1["peers"]) or \
+        inventory_backend(mb) == "tinc"
+    sh(mb.box, "s3", "nft add table inet mbtest; nft add chain inet mbtest c '{ type filter hook input priority -10; }'; "
+       "nft add rule inet mbtest c tcp dport 9100 drop")
+    try:
+        r = mb("status", ok=False)
+        assert r.exit_code == 1 and "port blocked" in r.output and "NOT whole" in r.output, r.output
+    finally:
+        sh(mb.box, "s3", "nft delete table inet mbtest")
+
+
+def inventory_backend(mb: Meshbeam) -> str:
+    return inventory.load(mb.dir).backend

@@ -1,0 +1,365 @@
+"""Secrets at rest: DIR/keys.sealed instead of DIR/keys/, through the format, the KeyStore and the CLI."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meshbeam import inventory, keys, sealed
+from meshbeam.cli import app
+from meshbeam.errors import InputError
+from meshbeam.keys import KeyStore
+
+PW = "correct horse battery staple"
+SECRET_FILES = {"cookie": b"c00kie\n", "s1.key": b"k1\n", "preshared": b"", "bin": bytes(range(256))}
+
+
+@pytest.fixture
+def real_kdf() -> None:
+    """Requested by a test that wants Argon2id at its real cost."""
+
+
+@pytest.fixture(autouse=True)
+def cheap_kdf_and_clean_env(monkeypatch, request):
+    """Argon2id at its minimum except where a test asks for the real cost; no inherited passphrase."""
+    if "real_kdf" not in request.fixturenames:
+        monkeypatch.setattr(sealed, "OPSLIMIT", 1)
+        monkeypatch.setattr(sealed, "MEMLIMIT", 8192)
+    monkeypatch.delenv(sealed.ENV, raising=False)
+    monkeypatch.setattr(sealed, "_prompted", {})
+
+
+def run(*args: str, passphrase: str | None = PW):
+    """The CLI with MESHBEAM_PASSPHRASE set (or unset with None); CliRunner's stdin is never a TTY."""
+    return CliRunner().invoke(app, list(args), env={sealed.ENV: passphrase})
+
+
+def ok(*args: str, passphrase: str | None = PW):
+    r = run(*args, passphrase=passphrase)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def one_line_error(r, needle: str) -> str:
+    assert r.exit_code == 2, r.output
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
+    return lines[0]
+
+
+def snapshot(d: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(d)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir", p.stat().st_mode)
+        for p in sorted(d.rglob("*"))
+    }
+
+
+def plain_files(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (d / "keys").iterdir()}
+
+
+@pytest.fixture
+def sealed_inv(tmp_path: Path) -> Path:
+    d = tmp_path / "sealed"
+    for args in (
+        ("init", "--sealed", "--cidr", "198.18.0.0/24"),
+        ("add-host", "s1", "root@198.51.100.11"),
+        ("add-host", "s2", "198.51.100.12", "--vm-args", "/srv/app/vm.args"),
+        ("add-peer", "laptop"),
+    ):
+        ok(*args, "--dir", str(d))
+    return d
+
+
+# -- the format ---------------------------------------------------------------------------------
+
+
+def test_roundtrip_with_the_real_parameters(real_kdf):
+    t = time.perf_counter()
+    blob = sealed.seal(SECRET_FILES, PW)
+    assert time.perf_counter() - t < 10, "one Argon2id MODERATE derivation"
+    assert blob.startswith(sealed.MAGIC)
+    header = sealed.parse(blob, "x")
+    assert (header.opslimit, header.memlimit) == (3, 256 * 1024 * 1024)
+    assert sealed.unseal(blob, PW) == SECRET_FILES
+
+
+def test_resealing_changes_every_byte_but_not_the_contents():
+    a, b = sealed.seal(SECRET_FILES, PW), sealed.seal(SECRET_FILES, PW)
+    assert a != b and sealed.parse(a, "a").salt != sealed.parse(b, "b").salt
+    assert sealed.unseal(a, PW) == sealed.unseal(b, PW) == SECRET_FILES
+    key = sealed.new_key(PW)  # same key (a KeyStore's rewrites): still a fresh nonce each time
+    c, d = sealed.seal_with(SECRET_FILES, key), sealed.seal_with(SECRET_FILES, key)
+    assert c != d and sealed.unseal(c, PW) == sealed.unseal(d, PW)
+
+
+def test_wrong_passphrase_is_told_apart_from_damage():
+    blob = sealed.seal(SECRET_FILES, PW)
+    with pytest.raises(InputError, match="^wrong passphrase for there$"):
+        sealed.unseal(blob, PW + "!", "there")
+    body = blob.split(b"\n")[2]
+    flipped = blob.replace(body, body[:10] + (b"A" if body[10:11] != b"A" else b"B") + body[11:])
+    with pytest.raises(InputError, match="damaged: the passphrase is right"):
+        sealed.unseal(flipped, PW, "there")
+
+
+@pytest.mark.parametrize("cut", [0, 3, 8, 20, -60, -5, -1])
+def test_truncated_blob_is_damaged(cut):
+    blob = sealed.seal(SECRET_FILES, PW)
+    with pytest.raises(InputError, match="damaged"):
+        sealed.parse(blob[:cut], "there")
+
+
+def test_names_cannot_escape_the_keys_directory():
+    for bad in ("../x", "a/b", "..", ".", ""):
+        with pytest.raises(InputError, match="invalid file name"):
+            sealed.seal({bad: b"x"}, PW)
+
+
+def test_crafted_parameters_are_refused_before_deriving():
+    blob = sealed.seal(SECRET_FILES, PW).replace(b'"memlimit": 8192', b'"memlimit": 68719476736')
+    with pytest.raises(InputError, match="unsupported Argon2id parameters"):
+        sealed.parse(blob, "there")
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+def test_sealed_inventory_works_through_the_cli_and_unseals_to_the_same_keys(sealed_inv, monkeypatch):
+    d = sealed_inv
+    monkeypatch.setenv(sealed.ENV, PW)
+    assert sorted(p.name for p in d.iterdir()) == ["keys.sealed", "mesh.yaml", "peers"]
+    assert stat.S_IMODE((d / "keys.sealed").stat().st_mode) == 0o600
+    assert not list(d.glob(".*")), "no temp files left behind"
+    store = KeyStore(d)
+    mesh = inventory.load(d)
+    private = {m.name: store.private_key(m.name) for m in mesh.members}
+    cookie, psks = store.cookie(), dict(store.psks())
+    assert {keys.public_key(k) for k in private.values()} == {m.public_key for m in mesh.members}
+    assert len(psks) == 3
+
+    r = ok("list", "--dir", str(d), passphrase=None)
+    assert "laptop" in r.stdout and "s2" in r.stdout
+
+    ok("unseal", "--dir", str(d))
+    assert not (d / "keys.sealed").exists()
+    assert stat.S_IMODE((d / "keys").stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (d / "keys").iterdir())
+    plain = KeyStore(d)
+    assert {n: plain.private_key(n) for n in private} == private
+    assert (plain.cookie(), plain.psks()) == (cookie, psks)
+
+
+LIST = """
+import sys
+from meshbeam.cli import app
+try:
+    app(sys.argv[1:], prog_name="meshbeam")
+except SystemExit as e:
+    print("EXIT", e.code)
+print("NACL", "nacl" in sys.modules)
+"""
+
+
+def test_list_never_asks_nor_loads_crypto(sealed_inv):
+    env = {k: v for k, v in os.environ.items() if k != sealed.ENV}
+    r = subprocess.run(
+        [sys.executable, "-c", LIST, "list", "--dir", str(sealed_inv)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+    )
+    assert "EXIT 0" in r.stdout and "NACL False" in r.stdout and "laptop" in r.stdout, r.stdout + r.stderr
+
+
+NEED_SECRETS = [
+    ["add-host", "s9", "198.51.100.19"],
+    ["add-peer", "p9"],
+    ["render", "--out", "OUT"],
+    ["unseal"],
+    ["up", "--dry-run"],
+]
+
+
+@pytest.mark.parametrize("args", NEED_SECRETS, ids=[a[0] for a in NEED_SECRETS])
+def test_wrong_passphrase_writes_nothing(sealed_inv, tmp_path, args):
+    before = snapshot(sealed_inv)
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    r = run(*args, "--dir", str(sealed_inv), passphrase="Tr0ub4dor&3")
+    one_line_error(r, "wrong passphrase for")
+    assert "Tr0ub4dor" not in r.output, "never a secret in a message"
+    assert snapshot(sealed_inv) == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_passphrase_and_no_terminal_is_a_clear_error(sealed_inv, tmp_path):
+    before = snapshot(sealed_inv)
+    one_line_error(run("add-host", "s9", "198.51.100.19", "--dir", str(sealed_inv), passphrase=None), sealed.ENV)
+    one_line_error(run("unseal", "--dir", str(sealed_inv), passphrase=None), sealed.ENV)
+    assert snapshot(sealed_inv) == before
+    d = tmp_path / "new"
+    one_line_error(run("init", "--sealed", "--dir", str(d), passphrase=None), sealed.ENV)
+    assert not d.exists()
+
+
+def test_truncated_sealed_file_is_a_clear_error(sealed_inv):
+    path = sealed_inv / "keys.sealed"
+    path.write_bytes(path.read_bytes()[:-30])
+    before = snapshot(sealed_inv)
+    one_line_error(run("add-peer", "p9", "--dir", str(sealed_inv)), "is damaged (truncated")
+    one_line_error(run("unseal", "--dir", str(sealed_inv)), "is damaged (truncated")
+    assert snapshot(sealed_inv) == before
+
+
+def test_seal_leaves_no_plaintext_secret_outside_the_peer_configs(inv, monkeypatch):
+    store = KeyStore(inv)
+    mesh = inventory.load(inv)
+    private = {m.name: store.private_key(m.name) for m in mesh.members}
+    cookie, psks = store.cookie(), store.psks()
+    before = plain_files(inv)
+    monkeypatch.setenv(sealed.ENV, PW)  # the KeyStore below reads in this process
+    r = ok("seal", "--dir", str(inv))
+    assert "peers" in r.stdout and "in clear" in r.stdout, "the user is told about DIR/peers/"
+    assert not (inv / "keys").exists()
+
+    def holders(secret: str) -> set[str]:
+        needles = (secret.encode(), base64.b64decode(secret)) if secret != cookie else (secret.encode(),)
+        return {
+            str(p.relative_to(inv)) for p in inv.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)
+        }
+
+    assert holders(cookie) == set()
+    for name, key in private.items():
+        # A roaming peer's own config must carry its key (it is copied to the peer); nothing else may.
+        assert holders(key) == ({"peers/laptop.conf"} if name == "laptop" else set()), name
+    for (a, b), psk in psks.items():
+        assert holders(psk) == ({"peers/laptop.conf"} if "laptop" in (a, b) else set()), (a, b)
+
+    ok("unseal", "--dir", str(inv))
+    assert plain_files(inv) == before
+
+
+def test_seal_refuses_twice_and_unseal_refuses_a_plain_inventory(inv):
+    one_line_error(run("unseal", "--dir", str(inv)), "is not sealed")
+    ok("seal", "--dir", str(inv))
+    blob = (inv / "keys.sealed").read_bytes()
+    one_line_error(run("seal", "--dir", str(inv)), "already sealed")
+    assert (inv / "keys.sealed").read_bytes() == blob
+
+
+def test_every_write_reseals_the_whole_map(sealed_inv):
+    path = sealed_inv / "keys.sealed"
+    first = path.read_bytes()
+    ok("add-host", "s3", "198.51.100.13", "--dir", str(sealed_inv))
+    second = path.read_bytes()
+    assert first != second
+    files = sealed.unseal(second, PW)
+    assert sorted(files) == ["cookie", "laptop.key", "preshared", "s1.key", "s2.key", "s3.key"]
+    assert sealed.unseal(first, PW)["cookie"] == files["cookie"]
+    ok("remove-host", "s3", "--dir", str(sealed_inv))
+    files = sealed.unseal(path.read_bytes(), PW)
+    assert "s3.key" not in files and b"s3" not in files["preshared"]
+
+
+def test_a_write_keeps_what_another_command_wrote_meanwhile(sealed_inv, monkeypatch):
+    monkeypatch.setenv(sealed.ENV, PW)
+    a, b = KeyStore(sealed_inv), KeyStore(sealed_inv)
+    assert not a.has_member_key("x1")  # a has read the map...
+    b.store_member_key("x2", "key2")  # ...then another command wrote
+    a.store_member_key("x1", "key1")
+    fresh = KeyStore(sealed_inv)
+    assert (fresh.private_key("x1"), fresh.private_key("x2")) == ("key1", "key2")
+    with pytest.raises(InputError, match="already exists"):
+        b.store_member_key("x1", "other")
+
+
+def test_init_force_switches_between_the_two_forms(sealed_inv):
+    d = str(sealed_inv)
+    ok("init", "--force", "--dir", d)
+    assert (sealed_inv / "keys" / "cookie").exists() and not (sealed_inv / "keys.sealed").exists()
+    one_line_error(run("init", "--sealed", "--dir", d), "`meshbeam seal` seals it")
+    ok("init", "--force", "--sealed", "--dir", d)
+    assert not (sealed_inv / "keys").exists()
+    assert list(sealed.unseal((sealed_inv / "keys.sealed").read_bytes(), PW)) == ["cookie"]
+
+
+def test_bad_init_options_fail_before_the_passphrase(tmp_path):
+    d = tmp_path / "x"
+    one_line_error(run("init", "--sealed", "--backend", "ipsec", "--dir", str(d), passphrase=None), "backend")
+    assert not d.exists()
+
+
+# -- interrupted seal / unseal ------------------------------------------------------------------
+
+
+def test_interrupted_seal_is_refused_then_finished(inv):
+    before = plain_files(inv)
+    ok("seal", "--dir", str(inv))
+    (inv / "keys").mkdir()  # as if the crash came while DIR/keys/ was being removed
+    (inv / "keys" / "cookie").write_bytes(before["cookie"])
+    one_line_error(run("add-peer", "p9", "--dir", str(inv)), "interrupted")
+    ok("seal", "--dir", str(inv))
+    assert not (inv / "keys").exists()
+    assert sealed.unseal((inv / "keys.sealed").read_bytes(), PW) == before
+
+
+def test_interrupted_unseal_is_finished(inv):
+    before = plain_files(inv)
+    ok("seal", "--dir", str(inv))
+    (inv / "keys").mkdir()
+    (inv / "keys" / "s1.key").write_bytes(before["s1.key"])
+    ok("unseal", "--dir", str(inv))
+    assert plain_files(inv) == before and not (inv / "keys.sealed").exists()
+
+
+def test_disagreeing_leftovers_are_not_ours_to_pick(inv):
+    ok("seal", "--dir", str(inv))
+    (inv / "keys").mkdir()
+    (inv / "keys" / "cookie").write_bytes(b"another cookie\n")
+    before = snapshot(inv)
+    for cmd in ("seal", "unseal"):
+        one_line_error(run(cmd, "--dir", str(inv)), "hold different secrets")
+    assert snapshot(inv) == before
+
+
+# -- the terminal prompt ------------------------------------------------------------------------
+
+
+class FakeTTY:
+    def isatty(self) -> bool:
+        return True
+
+
+def test_prompt_asks_twice_for_a_new_passphrase_and_once_per_process(tmp_path, monkeypatch):
+    answers = iter([PW, PW, PW])
+    asked: list[str] = []
+
+    def getpass(prompt: str) -> str:
+        asked.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    monkeypatch.setattr(sys, "stdin", FakeTTY())
+    path = tmp_path / "keys.sealed"
+    value = sealed.new_passphrase(path)
+    assert value == PW and len(asked) == 2
+    KeyStore(tmp_path, seal_with=value).create_dir()
+    KeyStore(tmp_path).create_cookie()
+    assert len(asked) == 3, "an existing sealed file: asked once"
+    KeyStore(tmp_path).cookie()
+    assert len(asked) == 3, "a passphrase proven right is not asked again in the same process"
+
+
+def test_prompt_mismatch_writes_nothing(tmp_path, monkeypatch):
+    answers = iter([PW, PW + "x"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    monkeypatch.setattr(sys, "stdin", FakeTTY())
+    with pytest.raises(InputError, match="differ"):
+        sealed.new_passphrase(tmp_path / "keys.sealed")
