@@ -159,6 +159,23 @@ def remove_peer(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
     _remove(dir, name, inventory.Peer)
 
 
+@app.command("rotate-keys")
+@handles_errors
+def rotate_keys(
+    names: Annotated[list[str] | None, typer.Argument(help="Members to rotate.", show_default=False)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Rotate every member.")] = False,
+    dir: DirOpt = DEFAULT_DIR,
+) -> None:
+    """New keypairs and preshared keys; `meshbeam up` then rolls them out, tunnels recover by themselves."""
+    if bool(names) == all_:
+        raise InputError("name the members to rotate, or pass --all (not both)")
+    mesh, rewritten = ops.rotate_keys(dir, None if all_ else names)
+    rotated = "every member" if all_ else ", ".join(names or [])
+    out.print(f"new keys for {rotated}; the old keys are destroyed. Run `meshbeam up` to roll them out")
+    for path in rewritten:
+        out.print(f"rewrote {path}: copy it to that peer again, or it cannot reach the mesh")
+
+
 @app.command("list")
 @handles_errors
 def list_members(dir: DirOpt = DEFAULT_DIR) -> None:

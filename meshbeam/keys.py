@@ -320,6 +320,17 @@ class KeyStore:
             raise InputError(f"the cluster cookie is missing from {self._files.where}")
         return data.decode().strip()
 
+    # -- rotation --------------------------------------------------------------------------
+
+    def rotate(self, new_private: dict[str, str], members: Iterable[str]) -> None:
+        """Replace the private keys in `new_private` and every preshared key of a pair that
+        touches one of them; the old keys are overwritten, so they are destroyed."""
+        for name, private in new_private.items():
+            self._files.write(f"{name}.key", (private + "\n").encode())
+        kept = {p: k for p, k in self.psks().items() if not set(p) & set(new_private)}
+        self._write_psks(kept)
+        self.sync_psks(members)
+
     # -- removal ---------------------------------------------------------------------------
 
     def forget(self, name: str, remaining: Iterable[str]) -> None:

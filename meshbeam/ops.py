@@ -7,6 +7,7 @@ inventory directory byte-identical.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from . import inventory, wireguard
@@ -165,3 +166,27 @@ def render_to(directory: Path, out: Path) -> int:
     for path, (text, mode) in files.items():
         atomic_write(path, text, mode, durable=False)
     return len(files)
+
+
+def rotate_keys(directory: Path, names: list[str] | None) -> tuple[Mesh, list[Path]]:
+    """New keypairs for NAMES (or every member) and new preshared keys for their pairs.
+
+    Only the inventory changes here; `meshbeam up` rolls the keys out. Returns the new mesh
+    and the roaming peers' config files that were rewritten (they must be copied again).
+    """
+    mesh = inventory.load(directory)
+    chosen = [mesh.member(n) for n in names] if names else list(mesh.members)
+    store = KeyStore(directory)
+    store.unlock()
+    fresh = {m.name: new_keypair(mesh.backend) for m in chosen}
+    new = replace(
+        mesh,
+        hosts=tuple(replace(h, public_key=fresh[h.name][1]) if h.name in fresh else h for h in mesh.hosts),
+        peers=tuple(replace(p, public_key=fresh[p.name][1]) if p.name in fresh else p for p in mesh.peers),
+    )
+    inventory.validate(new)
+    with locked(directory):
+        store.rotate({n: private for n, (private, _) in fresh.items()}, (m.name for m in new.members))
+        inventory.save(directory, new)
+        rewritten = refresh_peer_configs(directory, new)
+    return new, rewritten

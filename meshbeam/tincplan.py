@@ -65,6 +65,26 @@ def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[
             actions.append(Action(f"start tinc@{mesh.interface}", f"systemctl enable --now tinc@{net}"))
         else:
             actions.append(Action(f"tincd -n {mesh.interface}", f"run_logged tincd -n {net}"))
+    elif any(_needs_restart(b, w) for w in writes):
+        # tincd reads its own key, Port and ping timers only at start; a HUP would keep the old ones.
+        pid = shlex.quote(pidfile(mesh))
+        restart = (f"systemctl restart tinc@{net}" if facts.systemd else
+                   f"tincd -n {net} -k; i=0; while [ -f {pid} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+                   f"run_logged tincd -n {net}")
+        actions.append(Action(f"restart tincd -n {mesh.interface} (its key or tinc.conf changed)", restart))
     elif writes or removes:
         actions.append(Action(f"reload tincd -n {mesh.interface} (HUP)", f"tincd -n {net} -kHUP"))
     return writes, removes, actions
+
+
+def _needs_restart(b: str, w: Write) -> bool:
+    """A new own key, or a tinc.conf change beyond ConnectTo lines (which a HUP does apply)."""
+    if w.path == f"{b}/rsa_key.priv":
+        return w.reason != "mode"
+    if w.path != f"{b}/tinc.conf" or w.old is None or not w.old.exists:
+        return False
+
+    def settings(text: bytes) -> list[bytes]:
+        return [line for line in text.splitlines() if not line.startswith(b"ConnectTo")]
+
+    return settings(w.old.content or b"") != settings(w.content)

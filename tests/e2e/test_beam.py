@@ -257,3 +257,25 @@ def test_status_sees_a_whole_mesh_then_names_a_blocked_port(mb):
 
 def inventory_backend(mb: Meshbeam) -> str:
     return inventory.load(mb.dir).backend
+
+
+def test_full_key_rotation_keeps_erlang_connections(mb):
+    watch = ("spawn(fun() -> net_kernel:monitor_nodes(true), "
+             "receive {nodedown, N} -> file:write_file(\"/srv/mbapp/nodedown-rotate\", atom_to_list(N)) end end)")
+    for a, b in itertools.permutations(SERVERS, 2):
+        assert rpc_ping(mb, a, b) == "pong"
+    for h in SERVERS:
+        rpc(mb, h, f"erlang, apply, [fun() -> {watch} end, []]")
+    old = {m.name: m.public_key for m in inventory.load(mb.dir).members}
+    r = mb("rotate-keys", "--all")
+    assert "rewrote" in r.output and "laptop" in r.output
+    new = {m.name: m.public_key for m in inventory.load(mb.dir).members}
+    assert all(old[n] != new[n] for n in old)
+    r = mb("up")
+    assert "converged" in r.output
+    for a, b in itertools.permutations(SERVERS, 2):
+        assert eventually(lambda: rpc_ping(mb, a, b) == "pong", timeout=30), f"{a} -> {b} after rotation"
+    time.sleep(2)
+    for h in SERVERS:
+        assert sh(mb.box, h, "cat /srv/mbapp/nodedown-rotate", check=False).returncode != 0, f"nodedown on {h}"
+    assert "no changes" in mb("up").output

@@ -64,3 +64,17 @@ def test_psks_cover_every_pair_and_are_destroyed_on_forget(tmp_path):
     with pytest.raises(InputError):
         fresh.psk("a", "c")
     assert "c" not in (tmp_path / "keys" / "preshared").read_text().split()
+
+
+def test_rotate_replaces_keys_and_only_the_pairs_they_touch(tmp_path):
+    store = KeyStore(tmp_path)
+    store.create_dir()
+    for n in ("a", "b", "c"):
+        store.store_member_key(n, keys.generate_private())
+    store.sync_psks(["a", "b", "c"])
+    before_key, before = store.private_key("a"), dict(store.psks())
+    store.rotate({"a": keys.generate_private()}, ["a", "b", "c"])
+    fresh = KeyStore(tmp_path)
+    assert fresh.private_key("a") != before_key
+    assert fresh.psk("b", "c") == before[("b", "c")]
+    assert fresh.psk("a", "b") != before[("a", "b")] and fresh.psk("a", "c") != before[("a", "c")]
