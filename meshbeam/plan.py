@@ -236,8 +236,9 @@ def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan
         if facts.iface_exists:
             stop = f"systemctl disable --now wg-quick@{iface}" if facts.systemd else f"{_WG_ENV} run_logged wg-quick down {iface}"
             actions.append(Action(f"take {mesh.interface} down", stop))
-        if facts.files[wireguard.config_path(mesh)].exists:
-            removes.append(wireguard.config_path(mesh))
+        conf = wireguard.config_path(mesh)
+        if facts.files[conf].exists:  # after the stop, which reads it
+            actions.append(Action(f"remove {conf}", f"rm -f {shlex.quote(conf)}"))
     writes: list[Write] = []
     if host.vm_args:
         from . import beamplan

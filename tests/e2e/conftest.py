@@ -36,10 +36,12 @@ class Meshbeam:
     def __init__(self, directory: Path, box: sandbox.Sandbox) -> None:
         self.dir = directory
         self.box = box
+        self.outputs: list[str] = []  # everything meshbeam printed, searched for secrets later
 
     def __call__(self, *args: str, ok: bool = True):
         env = {"MESHBEAM_DIR": str(self.dir), "MESHBEAM_SSH_CONFIG": str(self.box.ssh_config), "COLUMNS": "200"}
         r = CliRunner().invoke(app, list(args), env=env)
+        self.outputs.append(r.output)
         if ok:
             assert r.exit_code == 0, f"meshbeam {' '.join(args)} -> {r.exit_code}\n{r.output}\n{r.stderr}"
         return r
@@ -136,3 +138,11 @@ def tcp_session(mb: Meshbeam, server: str, client: str, tmp: Path) -> Iterator[C
             if p is not None:
                 p.kill()
                 p.wait()
+
+
+def secrets_of(mb: Meshbeam) -> list[str]:
+    """Every secret of the inventory as text: private keys, preshared keys, the cookie."""
+    keys = mb.dir / "keys"
+    found = [p.read_text().strip() for p in keys.glob("*.key")] + [(keys / "cookie").read_text().strip()]
+    found += [line.split()[2] for line in (keys / "preshared").read_text().splitlines()]
+    return [s for s in found if s]

@@ -279,3 +279,21 @@ def test_full_key_rotation_keeps_erlang_connections(mb):
     for h in SERVERS:
         assert sh(mb.box, h, "cat /srv/mbapp/nodedown-rotate", check=False).returncode != 0, f"nodedown on {h}"
     assert "no changes" in mb("up").output
+
+
+def test_down_leaves_each_host_as_it_was_before_meshbeam(mb):
+    mesh = inventory.load(mb.dir)
+    r = mb("down", "--dry-run")
+    assert "nft delete table inet meshbeam" in r.output and "dry run" in r.output
+    mb("down", "--yes")
+    for h in SERVERS:
+        assert sh(mb.box, h, f"cat {VM_ARGS}").stdout == USER_VM_ARGS, "the user's vm.args is back, byte for byte"
+        for gone in (f"{VM_ARGS}.meshbeam-orig", f"{HOME}/.erlang.cookie", "/etc/meshbeam/nftables.nft",
+                     f"/etc/wireguard/{mesh.interface}.conf", f"/etc/tinc/{mesh.interface}"):
+            assert sh(mb.box, h, f"test -e {gone}", check=False).returncode != 0, f"{gone} left on {h}"
+        assert sh(mb.box, h, f"ip link show {mesh.interface}", check=False).returncode != 0
+        assert "meshbeam" not in sh(mb.box, h, "nft list tables").stdout
+        # SSH access is untouched: a fresh connection still works
+        r = subprocess.run(["ssh", "-F", str(mb.box.ssh_config), mb.box.host(h).address, "true"], capture_output=True)
+        assert r.returncode == 0, r.stderr
+    assert "no changes" in mb("down", "--yes").output

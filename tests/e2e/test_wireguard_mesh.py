@@ -10,7 +10,7 @@ import pytest
 
 from meshbeam import inventory, sandbox
 
-from .conftest import Meshbeam, eventually, laptop_up, mesh_ip, ping, sh, tcp_session
+from .conftest import Meshbeam, eventually, laptop_up, mesh_ip, ping, secrets_of, sh, tcp_session
 
 SANDBOX_PREFIX = "mbtwg"
 SERVERS = ("s1", "s2", "s3")
@@ -134,3 +134,12 @@ def test_a_revoked_laptop_can_no_longer_handshake(mb):
     time.sleep(6)  # WireGuard retries a handshake every 5 s; none may succeed
     assert not ping(mb.box, "laptop", mesh_ip(mb, "s1"))
     assert sh(mb.box, "laptop", "wg show mb0 latest-handshakes").stdout == before
+
+
+def test_no_secret_in_any_output_or_remote_command_line(mb):
+    mb("up", "--dry-run")
+    printed = "\n".join(mb.outputs)
+    for secret in secrets_of(mb):
+        assert secret not in printed
+    for s in SERVERS:  # and none on a process list on the hosts (the machine's /proc is shared)
+        assert not any(secret in sh(mb.box, s, "ps -eo args").stdout for secret in secrets_of(mb))

@@ -123,3 +123,13 @@ def test_missing_inventory(tmp_path):
     r = invoke("list", "--dir", str(tmp_path / "none"))
     assert r.exit_code == 2 and "no inventory" in r.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_a_second_command_on_a_locked_inventory_is_refused(inv):
+    from meshbeam.fsutil import locked
+
+    before = snapshot(inv)
+    with locked(inv):
+        r = invoke("add-peer", "other", "--dir", str(inv))
+    assert r.exit_code == 1 and "another meshbeam command is using the inventory" in r.stderr
+    assert snapshot(inv) == before
