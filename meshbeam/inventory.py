@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,15 @@ def _get(d: dict[str, Any], key: str, typ: type, where: str, default: Any = ...)
     return value
 
 
+def _mappings(raw: list[Any], where: str, key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(location for errors, entry) for each entry of the hosts or peers list."""
+    for i, item in enumerate(raw):
+        at = f"{where}: {key}[{i}]"
+        if not isinstance(item, dict):
+            raise InputError(f"{at}: expected a mapping")
+        yield at, item
+
+
 def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
     if not isinstance(data, dict):
         raise InputError(f"{where}: expected a mapping with 'mesh', 'hosts' and 'peers'")
@@ -272,10 +282,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
     hosts_raw = _get(data, "hosts", list, where, []) or []
     peers_raw = _get(data, "peers", list, where, []) or []
     hosts = []
-    for i, h in enumerate(hosts_raw):
-        hw = f"{where}: hosts[{i}]"
-        if not isinstance(h, dict):
-            raise InputError(f"{hw}: expected a mapping")
+    for hw, h in _mappings(hosts_raw, where, "hosts"):
         hosts.append(
             Host(
                 name=_get(h, "name", str, hw),
@@ -290,10 +297,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
             )
         )
     peers = []
-    for i, p in enumerate(peers_raw):
-        pw = f"{where}: peers[{i}]"
-        if not isinstance(p, dict):
-            raise InputError(f"{pw}: expected a mapping")
+    for pw, p in _mappings(peers_raw, where, "peers"):
         peers.append(
             Peer(
                 name=_get(p, "name", str, pw),
