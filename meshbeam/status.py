@@ -75,7 +75,7 @@ def script(mesh: Mesh, me: Host) -> str:
     lines = [
         f"ip link show dev {iface} >/dev/null 2>&1 && echo iface",
         f"wg show {iface} dump 2>/dev/null | tail -n +2 | while read -r pub _ _ _ hs rx tx _; do echo \"peer $pub $hs $rx $tx\"; done",
-        f"ss -Htln 2>/dev/null | while read -r _ _ _ local _; do echo \"listen $local\"; done",
+        "ss -Htln 2>/dev/null | while read -r _ _ _ local _; do echo \"listen $local\"; done",
         "echo now $(date +%s)",
     ]
     for m in mesh.hosts:  # roaming peers come and go; their handshake age is shown, not judged
