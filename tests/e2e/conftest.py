@@ -26,8 +26,18 @@ def sb(request: pytest.FixtureRequest) -> Iterator[sandbox.Sandbox]:
     box = sandbox.up(3, laptop=True, prefix=prefix)
     try:
         yield box
+        assert_ssh_still_works(sandbox.load(prefix=prefix))
     finally:
         sandbox.down(prefix=prefix, purge=True)
+
+
+def assert_ssh_still_works(box: sandbox.Sandbox) -> None:
+    """meshbeam never touches SSH access or a default policy: after a run, a fresh ssh still gets in."""
+    for h in box.servers:
+        r = subprocess.run(["ssh", "-F", str(box.ssh_config), "-o", "ConnectTimeout=5", h.address,
+                            "nft list ruleset | grep -c 'policy drop' || true"], capture_output=True, text=True)
+        assert r.returncode == 0, f"ssh to {h.name} fails after the tests: {r.stderr.strip()}"
+        assert r.stdout.strip() == "0", f"{h.name} has a drop policy after the tests"
 
 
 class Meshbeam:

@@ -15,7 +15,7 @@ import pytest
 
 from meshbeam import inventory, sandbox
 
-from .conftest import Meshbeam, eventually, laptop_down, laptop_up, mesh_ip, sh
+from .conftest import Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up, mesh_ip, sh
 
 SERVERS = ("s1", "s2", "s3")
 RUN_USER = "mbapp"
@@ -86,6 +86,7 @@ def mb(request, run_user, tmp_path_factory):
     sb = sandbox.up(3, laptop=True, prefix=prefix)
     try:
         yield from _cluster(request.param, interface, cidr, port, sb, tmp_path_factory)
+        assert_ssh_still_works(sb)
     finally:
         sandbox.down(prefix=prefix, purge=True)
 

@@ -143,3 +143,24 @@ def test_no_secret_in_any_output_or_remote_command_line(mb):
         assert secret not in printed
     for s in SERVERS:  # and none on a process list on the hosts (the machine's /proc is shared)
         assert not any(secret in sh(mb.box, s, "ps -eo args").stdout for secret in secrets_of(mb))
+
+
+def test_a_connection_cut_mid_transfer_leaves_no_half_written_file(mb):
+    """The apply script is cut off in transit over a real SSH channel: nothing is written or left behind."""
+    from meshbeam import remote
+    from meshbeam.plan import HostPlan, Write
+
+    target = "/etc/wireguard/cut-test.conf"
+    plan = HostPlan("s1", (Write(target, b"PrivateKey = (test)\n" * 5000, 0o600, "root", True, "new"),))
+    script = remote.apply_script(plan)
+    conn = remote.connect(inventory.load(mb.dir).host("s1"), remote.SSHOptions(mb.box.ssh_config))
+    try:
+        chan = conn.transport.open_session()
+        chan.exec_command("sh -s")
+        chan.sendall(script[: len(script) // 2])
+        chan.close()  # the connection drops: no EOF was sent, the rest never arrives
+    finally:
+        conn.close()
+    time.sleep(1)
+    left = sh(mb.box, "s1", "ls -A /etc/wireguard").stdout.split()
+    assert "cut-test.conf" not in left and not any("meshbeam-" in f for f in left), left
