@@ -146,26 +146,38 @@ def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> Mesh:
 def render_to(directory: Path, out: Path) -> int:
     """Write every member's files under OUT/NAME/ without touching any host; returns the file count.
 
-    The same text `up` would push: the wg-quick config, and for hosts that run a node the
-    vm.args block and the nftables table.
+    The same text `up` would push: the wg-quick config (or the tinc directory), and for hosts
+    that run a node the vm.args block and the nftables table. Each file is written as soon
+    as it is rendered, so memory stays near one config, whatever the mesh size.
     """
-    from . import beamcfg, beamplan, firewall
-
     mesh = inventory.load(directory)
     store = KeyStore(directory)
-    files: dict[Path, tuple[str, int]] = {}
-    for name, text in wireguard.render_all(mesh, store).items():
-        files[out / name / f"{mesh.interface}.conf"] = (text, 0o600)
-    rules = firewall.ruleset(
-        interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port, listen_port=mesh.port
-    )
-    for h in mesh.hosts:
-        if h.vm_args:
-            files[out / h.name / "vm.args.block"] = (beamcfg.render_block(beamplan.settings(mesh, h)), 0o644)
-            files[out / h.name / "nftables.nft"] = (rules, 0o644)
-    for path, (text, mode) in files.items():
-        atomic_write(path, text, mode, durable=False)
-    return len(files)
+    count = 0
+
+    def write(path: Path, text: str, mode: int) -> None:
+        nonlocal count
+        atomic_write(path, text, mode, durable=False)  # regenerable output: no fsync per file
+        count += 1
+
+    if mesh.backend == "tinc":
+        from . import tincplan
+
+        for m in mesh.members:
+            for rel, (text, mode) in tincplan.files(mesh, m, store).items():
+                write(out / m.name / mesh.interface / rel, text, mode)
+    else:
+        for name, text in wireguard.render_all(mesh, store):
+            write(out / name / f"{mesh.interface}.conf", text, 0o600)
+    if any(h.vm_args for h in mesh.hosts):
+        from . import beamcfg, beamplan, firewall
+
+        rules = firewall.ruleset(interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port,
+                                 listen_port=mesh.port)
+        for h in mesh.hosts:
+            if h.vm_args:
+                write(out / h.name / "vm.args.block", beamcfg.render_block(beamplan.settings(mesh, h)), 0o644)
+                write(out / h.name / "nftables.nft", rules, 0o644)
+    return count
 
 
 def rotate_keys(directory: Path, names: list[str] | None) -> tuple[Mesh, list[Path]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Protocol
 
@@ -13,6 +14,7 @@ KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roami
 class Secrets(Protocol):
     def private_key(self, name: str) -> str: ...
     def psk(self, a: str, b: str) -> str: ...
+    def psks(self) -> Mapping[tuple[str, str], str]: ...
 
 
 def config_path(mesh: Mesh) -> str:
@@ -61,27 +63,25 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
     return "\n".join(head) + "\n" + "".join(peers)
 
 
-def render_all(mesh: Mesh, secrets: Secrets) -> dict[str, str]:
-    """Every member's config at once, byte-identical to `render` per member.
+def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, str]]:
+    """(name, config) for every member, each byte-identical to `render`.
 
     A full mesh of n members has n*(n-1) peer sections. Each member's section differs only
-    in the preshared key, so its text around the key is built once and reused n-1 times.
+    in the preshared key, so its text around the key is built once and reused n-1 times,
+    and the keys come from one dict lookup each (the profile's hot spot at 1000 members).
+    Configs are yielded one by one, so a caller can write each before the next is built.
     """
-    psk = secrets.psk
+    psks = secrets.psks()
     around: dict[str, tuple[str, str, str]] = {}
     for o in mesh.members:
         head = f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = "
-        tail = f"\nAllowedIPs = {o.address}/32\n"
-        endpoint = f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else ""
-        around[o.name] = (head, tail + endpoint, tail + endpoint + f"PersistentKeepalive = {KEEPALIVE}\n")
-    out = {}
+        tail = f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")
+        around[o.name] = (head, tail, tail + f"PersistentKeepalive = {KEEPALIVE}\n")
+    alone = replace(mesh, hosts=(), peers=())
+    servers_view = [(o.name, around[o.name][0], around[o.name][1]) for o in mesh.members]
+    roaming_view = [(o.name, around[o.name][0], around[o.name][2]) for o in mesh.hosts]
     for me in mesh.members:
-        roaming = isinstance(me, Peer)
-        text = render(replace(mesh, hosts=(), peers=()), me, secrets)  # the [Interface] part alone
-        parts = [text]
-        for o in mesh.hosts if roaming else mesh.members:
-            if o.name != me.name:
-                head, server_tail, roaming_tail = around[o.name]
-                parts += (head, psk(me.name, o.name), roaming_tail if roaming else server_tail)
-        out[me.name] = "".join(parts)
-    return out
+        name = me.name
+        view = roaming_view if isinstance(me, Peer) else servers_view
+        peers = [f"{head}{psks[(name, o) if name < o else (o, name)]}{tail}" for o, head, tail in view if o != name]
+        yield name, render(alone, me, secrets) + "".join(peers)  # the [Interface] part, then the peers

@@ -66,4 +66,4 @@ def test_wg_quick_strip_accepts_every_config(inv, tmp_path):
 def test_render_all_is_byte_identical_to_render(inv):
     mesh = inventory.load(inv)
     store = KeyStore(inv)
-    assert wireguard.render_all(mesh, store) == _render_all(inv)
+    assert dict(wireguard.render_all(mesh, store)) == _render_all(inv)

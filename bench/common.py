@@ -1,0 +1,81 @@
+"""Shared by the benchmark scripts: run a child and measure it, find tools, print tables."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MESH_CIDR = "198.18.0.0/16"  # mesh addresses of generated inventories
+UNDERLAY = ipaddress.IPv4Address("198.19.0.0")  # their SSH/endpoint addresses: never contacted
+
+
+@dataclass(frozen=True)
+class Measured:
+    wall: float  # seconds
+    maxrss_mb: float  # peak resident set of the child process
+    user: float  # CPU seconds of the child in user mode
+    sys: float  # and in the kernel (page faults, file system)
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def measure(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
+    """Run argv to completion; wall time and the child's own peak RSS (from wait4's rusage).
+
+    Dirty pages are flushed first, so writeback of an earlier run's output never lands in this one's time.
+    """
+    os.sync()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keeps Popen from waiting again
+        out.seek(0)
+        err.seek(0)
+        return Measured(wall, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime, proc.returncode,
+                        out.read().decode(), err.read().decode())
+
+
+def checked(m: Measured, what: str) -> Measured:
+    if m.returncode != 0:
+        sys.exit(f"{what} exited {m.returncode}:\n{m.stdout[-2000:]}\n{m.stderr[-2000:]}")
+    return m
+
+
+def meshbeam() -> list[str]:
+    """The meshbeam console script of this interpreter (not a pyenv shim, which adds its own start-up)."""
+    script = Path(sys.executable).parent / "meshbeam"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "meshbeam"]
+
+
+def find_tool(name: str, venv: str) -> str | None:
+    """NAME on PATH, else in the throwaway venv the script's docstring tells how to make."""
+    return shutil.which(name) or shutil.which(name, path=f"{venv}/bin")
+
+
+def underlay_address(i: int) -> str:
+    return str(UNDERLAY + i + 1)
+
+
+def print_table(headers: list[str], rows: list[list[object]]) -> None:
+    cells = [headers] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    for n, r in enumerate(cells):
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _fmt(c: object) -> str:
+    if isinstance(c, float):
+        return f"{c:.3f}" if c < 10 else f"{c:.1f}"
+    return str(c)

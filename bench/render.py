@@ -1,0 +1,137 @@
+"""Render benchmark: `meshbeam render` against `wg-meshconf genconfig` on full meshes of 250/500/1000 hosts.
+
+wg-meshconf (PyPI, GPL-3) goes into a throwaway venv, never into meshbeam's environment:
+    python3 -m venv /tmp/wgm-venv && /tmp/wgm-venv/bin/pip install wg-meshconf==2.5.1
+It is looked up on PATH, then in /tmp/wgm-venv; without it that column says "skipped: not installed".
+
+Both tools get the same members: names, /32 addresses, endpoints and private keys. Its database is
+a CSV with the columns below (QUOTE_ALL), which this script writes directly. wg-meshconf has no
+preshared keys, so its files lack the PresharedKey lines, and it derives a peer's public key from
+the private key once per [Peer] section: n*(n-1) X25519 operations.
+
+Each figure is the median of --runs runs (default 3). Peak RSS is that of the median run.
+
+Usage: python bench/render.py [--size N] [--runs N] [--wg-meshconf PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import ipaddress
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    MESH_CIDR,
+    Measured,
+    checked,
+    find_tool,
+    measure,
+    meshbeam,
+    print_table,
+    underlay_address,
+)
+
+SIZES = (250, 500, 1000)
+WGM_COLUMNS = ("Name", "Address", "Endpoint", "AllowedIPs", "ListenPort", "PersistentKeepalive", "FwMark",
+               "PrivateKey", "DNS", "MTU", "Table", "PreUp", "PostUp", "PreDown", "PostDown", "SaveConfig")
+
+
+def make_inventory(directory: Path, n: int) -> dict[str, tuple[str, str, str]]:
+    """n hosts with keys, every pairwise preshared key and a cookie, via meshbeam's inventory and keys
+    APIs (n add-host subprocesses would take minutes). Returns name -> (mesh address, endpoint host, private key)."""
+    from meshbeam import inventory, keys
+
+    store = keys.KeyStore(directory)
+    store.create_dir()
+    store.create_cookie()
+    net = ipaddress.IPv4Network(MESH_CIDR)
+    hosts, members = [], {}
+    for i in range(n):
+        name, private, underlay = f"h{i:04d}", keys.generate_private(), underlay_address(i)
+        address = str(net.network_address + i + 1)
+        hosts.append(inventory.Host(name=name, ssh=f"root@{underlay}", address=address,
+                                    endpoint=f"{underlay}:51820", public_key=keys.public_key(private)))
+        store.store_member_key(name, private)
+        members[name] = (address, underlay, private)
+    store.sync_psks(members)
+    inventory.save(directory, inventory.Mesh(cidr=MESH_CIDR, hosts=tuple(hosts)))
+    return members
+
+
+def write_wgm_database(path: Path, members: dict[str, tuple[str, str, str]]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, WGM_COLUMNS, quoting=csv.QUOTE_ALL)
+        w.writeheader()
+        for name, (address, endpoint, private) in members.items():
+            w.writerow({"Name": name, "Address": f"{address}/32", "Endpoint": endpoint, "ListenPort": 51820,
+                        "PrivateKey": private})
+
+
+def output_mb(out: Path, n: int) -> float:
+    """Size of the rendered tree, after checking it holds a full mesh: n configs of n-1 peers each."""
+    confs = sorted(out.rglob("*.conf"))
+    peers = confs[0].read_text().count("[Peer]") if confs else 0
+    if len(confs) != n or peers != n - 1:
+        raise SystemExit(f"{out}: {len(confs)} configs with {peers} peers in the first; want {n} with {n - 1}")
+    return sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
+
+
+def median_run(argv: list[str], out: Path, runs: int, what: str) -> Measured:
+    """Of `runs` runs, the one with the median wall time; the output directory is removed before each."""
+    results = []
+    for _ in range(runs):
+        shutil.rmtree(out, ignore_errors=True)
+        results.append(checked(measure(argv), what))
+    return sorted(results, key=lambda m: m.wall)[len(results) // 2]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, help=f"one inventory of this many hosts (default: {SIZES})")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each tool per size; the median is shown")
+    ap.add_argument("--wg-meshconf", default=find_tool("wg-meshconf", "/tmp/wgm-venv"))
+    args = ap.parse_args()
+    sizes = (args.size,) if args.size else SIZES
+    wgm = args.wg_meshconf
+    print(f"meshbeam: {' '.join(meshbeam())}\nwg-meshconf: {wgm or 'skipped: not installed'}\n")
+    rows, points = [], []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="mbbench-render-") as tmp:
+            t = Path(tmp)
+            start = time.perf_counter()
+            members = make_inventory(t / "inv", n)
+            gen = time.perf_counter() - start
+            mb = median_run([*meshbeam(), "render", "--out", str(t / "mb"), "--dir", str(t / "inv")], t / "mb",
+                            args.runs, "meshbeam render")
+            mb_mb = output_mb(t / "mb", n)
+            points.append((n, mb.wall, mb_mb))
+            row: list[object] = [n, gen, mb.wall, mb.maxrss_mb, mb_mb, mb.wall / mb_mb]
+            if wgm:
+                write_wgm_database(t / "database.csv", members)
+                w = median_run([wgm, "-d", str(t / "database.csv"), "genconfig", "-o", str(t / "wgm")], t / "wgm",
+                               args.runs, "wg-meshconf genconfig")
+                row += [w.wall, w.maxrss_mb, output_mb(t / "wgm", n), w.wall / mb.wall]
+            else:
+                row += ["skipped: not installed", "", "", ""]
+            rows.append(row)
+    print_table(["hosts", "inventory gen s", "meshbeam s", "RSS MB", "output MB", "s per MB",
+                 "wg-meshconf s", "RSS MB", "output MB", "wgm/meshbeam time"], rows)
+    if len(points) > 1:
+        print("\nmeshbeam s per output MB includes its fixed start-up; the marginal cost leaves it out:")
+        for (n0, t0, mb0), (n1, t1, mb1) in zip(points, points[1:]):
+            print(f"  {n0} -> {n1} hosts: {(t1 - t0) / (mb1 - mb0):.4f} s per extra output MB")
+    n = sizes[-1]  # mb and w hold the median runs at this size
+    print(f"\nat {n} hosts, CPU of the median run: meshbeam user {mb.user:.2f} s + sys {mb.sys:.2f} s")
+    if wgm:
+        print(f"at {n} hosts, CPU of the median run: wg-meshconf user {w.user:.2f} s + sys {w.sys:.2f} s")
+        print(f"at {n} hosts: meshbeam/wg-meshconf wall time {mb.wall / w.wall:.3f} "
+              f"({mb.wall:.2f} s vs {w.wall:.2f} s); peak RSS {mb.maxrss_mb / w.maxrss_mb:.2f} "
+              f"({mb.maxrss_mb:.0f} MB vs {w.maxrss_mb:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
