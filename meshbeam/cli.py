@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import inventory, ops
@@ -40,7 +41,7 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MeshbeamError as e:
-            err.print(f"[red]error:[/red] {e}", soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -282,7 +283,7 @@ def _print_plans(runs: list[Any], show_diff: bool) -> None:
 
     for r in runs:
         if r.error:
-            out.print(f"[bold]{r.host.name}[/bold]: [red]cannot plan[/red]: {r.error}")
+            out.print(f"[bold]{r.host.name}[/bold]: [red]cannot plan[/red]: {escape(r.error)}")
         elif r.plan.empty:
             out.print(f"[bold]{r.host.name}[/bold]: no changes")
         else:
@@ -296,7 +297,7 @@ def _print_plans(runs: list[Any], show_diff: bool) -> None:
             for a in r.plan.actions:
                 out.print(f"  run   {a.label}")
         for note in (r.plan.notes if r.plan else ()):
-            out.print(f"  note: {note}")
+            out.print(f"  note: {escape(note)}")
 
 
 def _print_results(runs: list[Any], dry_run: bool) -> None:
@@ -309,7 +310,7 @@ def _print_results(runs: list[Any], dry_run: bool) -> None:
         detail = r.error or (
             f"{len(r.plan.writes) + len(r.plan.removes)} file(s), {len(r.plan.actions)} action(s)" if r.plan else ""
         )
-        table.add_row(r.host.name, f"[{colours[r.status]}]{r.status}[/]", detail)
+        table.add_row(r.host.name, f"[{colours[r.status]}]{r.status}[/]", escape(detail))
     out.print(table)
     if all(r.status == "no changes" for r in runs):
         out.print("no changes")
@@ -362,7 +363,7 @@ def _print_status(mesh: Mesh, statuses: list[Any]) -> None:
         )
         table.add_row(
             s.name,
-            "[green]ok[/]" if s.ssh else f"[red]{s.error}[/]",
+            "[green]ok[/]" if s.ssh else f"[red]{escape(s.error or '')}[/]",
             ("[green]up[/]" if s.iface_up else "[red]down[/]") if s.ssh else "-",
             peers or "-",
             " ".join(s.connected_nodes) or "-",
