@@ -116,7 +116,7 @@ def query(mesh: Mesh, host: Host) -> Query:
         paths += beamplan.query_paths(host)
         tools += beamplan.TOOLS
         users = (host.run_user,)
-        probes += beamplan.PROBES
+        probes += beamplan.probes(mesh, host)
     return Query(mesh.interface, paths, tools, users, probes, listdirs)
 
 

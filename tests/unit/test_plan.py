@@ -118,3 +118,18 @@ def test_a_script_cut_in_transit_writes_nothing(tmp_path, fraction):
     cut = script[: int(len(script) * fraction)]
     subprocess.run(["sh", "-s"], input=cut, capture_output=True)
     assert not (tmp_path / "b.txt").exists() and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_the_live_allow_list_update_runs_only_when_the_node_runs(inv, running):
+    mesh = inventory.load(inv)
+    host = mesh.host("s3")  # the fixture gave it --vm-args /srv/app/vm.args
+    q = plan.query(mesh, host)
+    files = {p: FileFact(p, False) for p in q.paths}
+    flags = {"iface", "node-running"} if running else {"iface"}
+    facts = Facts(frozenset(q.tools), frozenset(flags), ("198.18.0.3/24",), {"root": "/root"}, files)
+    p = plan.build(mesh, host, KeyStore(inv), facts)
+    labels = [a.label for a in p.actions]
+    assert any("allow list" in label for label in labels) == running
+    assert "nft -f /etc/meshbeam/nftables.nft (table inet meshbeam)" in labels
+    assert {w.path for w in p.writes} >= {"/srv/app/vm.args", "/root/.erlang.cookie", "/etc/meshbeam/nftables.nft"}
