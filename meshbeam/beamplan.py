@@ -78,13 +78,20 @@ def _at(fact: FileFact, path: str) -> FileFact:
     return FileFact(path, fact.exists, fact.mode, fact.owner, fact.content)
 
 
-def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> list[Write]:
+def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[Action], list[str]]:
+    """The BEAM part of a host's plan: its writes, its actions and the notes shown with it."""
+    assert host.vm_args
+    original = (facts.files[host.vm_args].content or b"").decode()
+    new_vm = beamcfg.apply_block(original, settings(mesh, host))
+    out = writes(mesh, host, cookie, facts, new_vm.encode())
+    return out, actions(mesh, host, facts, out), notes(mesh, host, facts) + lint_rendered(new_vm, host)
+
+
+def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> list[Write]:
     assert host.vm_args
     out: list[Write] = []
     vm = facts.files[host.vm_args]
     original = (vm.content or b"").decode()
-    new_vm = beamcfg.apply_block(original, settings(mesh, host)).encode()
-    check_rendered(new_vm.decode(), host)
     owner = vm.owner or host.run_user
     mode = vm.mode if vm.mode is not None else 0o644
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
@@ -126,21 +133,15 @@ def _block_lines(text: str) -> range:
     return range(begin, lines.index(beamcfg.MARK_END, begin) + 2)
 
 
-def check_rendered(text: str, host: Host) -> None:
-    """`up` lints what it is about to write; a finding inside the managed block is a bug, never shipped."""
+def lint_rendered(text: str, host: Host) -> list[str]:
+    """`up` lints what it is about to write, once. A finding inside the managed block is a bug
+    and is never shipped; findings in the user's own lines are returned as plan notes."""
     inside = _block_lines(text)
-    bad = [f for f in beamcfg.lint(text, bind_address=host.address) if f.line in inside]
+    findings = beamcfg.lint(text, bind_address=host.address)
+    bad = [f for f in findings if f.line in inside]
     if bad:
         raise ValueError(f"rendered vm.args fails its own lint at line {bad[0].line}: {bad[0].message}")
-
-
-def lint_notes(text: str, host: Host) -> list[str]:
-    """Findings in the user's own lines of vm.args, shown with the plan."""
-    if beamcfg.MARK_BEGIN not in text:
-        return []
-    inside = _block_lines(text)
-    return [f"{host.vm_args}:{f.line}: {f.code}: {f.message}"
-            for f in beamcfg.lint(text, bind_address=host.address) if f.line not in inside]
+    return [f"{host.vm_args}:{f.line}: {f.code}: {f.message}" for f in findings]
 
 
 def actions(mesh: Mesh, host: Host, facts: Facts, written: list[Write]) -> list[Action]:
@@ -202,9 +203,7 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
             "a mix release's stock bin/ script passes the cookie as --cookie, so it shows in ps to local users; "
             "mount /proc with hidepid=2 on this host, or start the release another way"
         )
-    current = (facts.files[host.vm_args].content or b"").decode()
-    out += lint_notes(beamcfg.apply_block(current, settings(mesh, host)), host)
-    before = _allowed_in_block(current)
+    before = _allowed_in_block((facts.files[host.vm_args].content or b"").decode())
     gone = sorted(before - set(settings(mesh, host).allow))
     if gone:
         out.append(
@@ -230,7 +229,7 @@ def join_commands(mesh: Mesh, node: str, cookie_file: str) -> list[str]:
     ]
 
 
-def teardown(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
+def teardown(host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
     """Restore the user's vm.args (lines meshbeam commented out come back), drop the cookie
     meshbeam wrote, the backup and meshbeam's nftables table."""
     assert host.vm_args

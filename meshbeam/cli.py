@@ -252,12 +252,12 @@ def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | Non
     with locked(dir):
         refreshed = [] if teardown else ops.refresh_peer_configs(dir, mesh)
         runs = _with_progress(
-            "reading", hosts, lambda p: converge.prepare(mesh, store, hosts, options, parallel, p, planner)
+            hosts, lambda p: converge.prepare(mesh, store, hosts, options, parallel, p, planner)
         )
         try:
             _print_plans(runs, show_diff=dry_run)
             if not dry_run:
-                runs = _with_progress("applying", hosts, lambda p: converge.apply(runs, parallel, p))
+                runs = _with_progress(hosts, lambda p: converge.apply(runs, parallel, p))
         finally:
             converge.close(runs)
     _print_results(runs, dry_run)
@@ -267,7 +267,7 @@ def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | Non
         raise typer.Exit(1)
 
 
-def _with_progress(title: str, hosts: list[Host], work: Callable[[Callable[[str, str], None]], Any]) -> Any:
+def _with_progress(hosts: list[Host], work: Callable[[Callable[[str, str], None]], Any]) -> Any:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(

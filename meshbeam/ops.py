@@ -32,7 +32,11 @@ def peer_files(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> dict[Pa
 
 
 def write_peer_config(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> None:
-    for path, (text, mode) in peer_files(directory, mesh, peer, target).items():
+    _write_all(peer_files(directory, mesh, peer, target))
+
+
+def _write_all(files: dict[Path, tuple[str, int]]) -> None:
+    for path, (text, mode) in files.items():
         atomic_write(path, text, mode)
 
 
@@ -43,7 +47,7 @@ def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
         target = peer_config_path(directory, mesh, p.name)
         files = peer_files(directory, mesh, p, target)
         if target.exists() and any(not f.exists() or f.read_text() != text for f, (text, _) in files.items()):
-            write_peer_config(directory, mesh, p, target)
+            _write_all(files)  # already rendered above
             changed.append(target)
     return changed
 

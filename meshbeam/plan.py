@@ -185,12 +185,12 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
         from . import beamplan
 
         try:
-            beam_writes = beamplan.writes(mesh, host, secrets.cookie(), facts)
+            beam_writes, beam_actions, beam_notes = beamplan.layer(mesh, host, secrets.cookie(), facts)
         except ValueError as e:
             raise PlanError(str(e)) from None
         writes += beam_writes
-        actions += beamplan.actions(mesh, host, facts, beam_writes)
-        notes += beamplan.notes(mesh, host, facts)
+        actions += beam_actions
+        notes += beam_notes
     return HostPlan(host.name, tuple(writes), tuple(actions), tuple(notes), tuple(removes))
 
 
@@ -243,6 +243,6 @@ def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan
     if host.vm_args:
         from . import beamplan
 
-        w, r, a = beamplan.teardown(mesh, host, secrets.cookie(), facts)
+        w, r, a = beamplan.teardown(host, secrets.cookie(), facts)
         writes, removes, actions = w, removes + r, actions + a
     return HostPlan(host.name, tuple(writes), tuple(actions), (), tuple(removes))
