@@ -15,7 +15,7 @@ import pytest
 
 from meshbeam import inventory, sandbox
 
-from .conftest import Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up, mesh_ip, sh
+from .conftest import SETTLE, Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up, mesh_ip, sh
 
 SERVERS = ("s1", "s2", "s3")
 RUN_USER = "mbapp"
@@ -105,6 +105,8 @@ def _cluster(backend, interface, cidr, port, sb, tmp_path_factory):
     nodes = {h: start_node(mb, h, logs / f"{h}.log") for h in SERVERS}
     for h in SERVERS:
         assert eventually(lambda: "pong" in rpc_ping(mb, h, h), timeout=30), (logs / f"{h}.log").read_text()
+    for a, b in itertools.permutations(SERVERS, 2):  # the mesh is whole before any test looks at it
+        eventually(lambda: rpc_ping(mb, a, b) == "pong", timeout=SETTLE)
     mb.laptop_join_line = laptop_join_line
     yield mb
     for p in nodes.values():  # the whole session: runuser forks, so its PID alone is not the node
@@ -213,7 +215,7 @@ def laptop_join(mb: Meshbeam, join: str, target: str) -> str:
 
 def test_laptop_joins_over_nat_with_the_printed_command(mb):
     laptop_up(mb, "laptop")
-    assert eventually(lambda: laptop_join(mb, mb.laptop_join_line, node(mb, "s1")) == "pong", timeout=30)
+    assert eventually(lambda: laptop_join(mb, mb.laptop_join_line, node(mb, "s1")) == "pong", timeout=SETTLE)
 
 
 def test_new_peer_is_allowed_live_without_nodedown(mb, tmp_path):
@@ -230,7 +232,7 @@ def test_new_peer_is_allowed_live_without_nodedown(mb, tmp_path):
     # become laptop2: its own keys on the laptop, then join with the printed command
     laptop_down(mb)
     laptop_up(mb, "laptop2")
-    assert eventually(lambda: laptop_join(mb, join, node(mb, "s2")) == "pong", timeout=30)
+    assert eventually(lambda: laptop_join(mb, join, node(mb, "s2")) == "pong", timeout=SETTLE)
     time.sleep(1)
     for h in SERVERS:
         assert sh(mb.box, h, "cat /srv/mbapp/nodedown", check=False).returncode != 0, f"nodedown seen on {h}"
@@ -275,7 +277,7 @@ def test_full_key_rotation_keeps_erlang_connections(mb):
     r = mb("up")
     assert "converged" in r.output
     for a, b in itertools.permutations(SERVERS, 2):
-        assert eventually(lambda: rpc_ping(mb, a, b) == "pong", timeout=30), f"{a} -> {b} after rotation"
+        assert eventually(lambda: rpc_ping(mb, a, b) == "pong", timeout=SETTLE), f"{a} -> {b} after rotation"
     time.sleep(2)
     for h in SERVERS:
         assert sh(mb.box, h, "cat /srv/mbapp/nodedown-rotate", check=False).returncode != 0, f"nodedown on {h}"

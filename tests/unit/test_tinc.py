@@ -75,7 +75,7 @@ def test_server_files(pems):
     assert files["tinc.conf"][0] == (
         f"# tinc.conf of s1 in net {NET}, written by meshbeam: edit the inventory, not this file\n"
         f"Name = s1\nInterface = {IFACE}\nMode = router\nAddressFamily = ipv4\nPort = {PORT}\n"
-        "PingInterval = 10\nPingTimeout = 3\nConnectTo = web_2\n"
+        "PingInterval = 10\nPingTimeout = 3\nKeyExpire = 30\nConnectTo = web_2\n"
     )
     assert "Address = 198.51.100.202 6655\n" in files["hosts/web_2"][0]
     assert "Address" not in files["hosts/lap_top"][0]
