@@ -18,8 +18,9 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import combinations
+from operator import itemgetter
 from pathlib import Path
 from typing import Protocol
 
@@ -288,6 +289,36 @@ class KeyStore:
             words = iter((self._files.read(PSK_FILE) or b"").decode().split())
             self._psks = {(a, b): key for a, b, key in zip(words, words, words)}
         return self._psks
+
+    def psk_rows(self, names: Sequence[str]) -> list[tuple[str | None, ...]]:
+        """Row i holds the preshared key of names[i] with each of `names` (None with itself).
+
+        For rendering a whole mesh. The file is written sorted, so for sorted names it is the
+        upper triangle row by row: slices give each row's right part, and the left part is
+        the column above it. That skips the 499,500-entry pair dict (0.35 s at 1000 members).
+        """
+        order = sorted(names)
+        n = len(order)
+        words = (self._files.read(PSK_FILE) or b"").decode().split()
+        firsts: list[str] = []
+        seconds: list[str] = []
+        for i, name in enumerate(order):
+            firsts += [name] * (n - 1 - i)
+            seconds += order[i + 1:]
+        if words[0::3] != firsts or words[1::3] != seconds:
+            raise InputError(f"the preshared keys in {self._files.where} do not match the members; "
+                             "run `meshbeam rotate-keys --all` to make new ones")
+        if n < 2:
+            return [(None,)] * n
+        keys = words[2::3]
+        upper: list[list[str]] = []
+        for i in range(n):
+            start = len(keys) - (n - i) * (n - i - 1) // 2  # rows below i hold the rest
+            upper.append(keys[start:start + n - 1 - i])
+        full = [[upper[j][i - j - 1] for j in range(i)] + [None] + upper[i] for i in range(n)]
+        index = {name: i for i, name in enumerate(order)}
+        in_given_order = itemgetter(*(index[name] for name in names))
+        return [in_given_order(full[index[name]]) for name in names]
 
     def psk(self, a: str, b: str) -> str:
         try:

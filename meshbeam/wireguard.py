@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -14,7 +14,7 @@ KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roami
 class Secrets(Protocol):
     def private_key(self, name: str) -> str: ...
     def psk(self, a: str, b: str) -> str: ...
-    def psks(self) -> Mapping[tuple[str, str], str]: ...
+    def psk_rows(self, names: Sequence[str]) -> list[tuple[str | None, ...]]: ...
 
 
 def config_path(mesh: Mesh) -> str:
@@ -66,22 +66,27 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
 def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, str]]:
     """(name, config) for every member, each byte-identical to `render`.
 
-    A full mesh of n members has n*(n-1) peer sections. Each member's section differs only
-    in the preshared key, so its text around the key is built once and reused n-1 times,
-    and the keys come from one dict lookup each (the profile's hot spot at 1000 members).
+    A full mesh of n members has n*(n-1) peer sections, and a member's section differs from
+    config to config only in the preshared key. So each section's text around the key is
+    built once, and a config is three slice assignments and one join over them (C loops, no
+    Python step per section: 1.1 us per section before, the hot spot at 1000 members).
     Configs are yielded one by one, so a caller can write each before the next is built.
     """
-    psks = secrets.psks()
-    around: dict[str, tuple[str, str, str]] = {}
-    for o in mesh.members:
-        head = f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = "
-        tail = f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")
-        around[o.name] = (head, tail, tail + f"PersistentKeepalive = {KEEPALIVE}\n")
+    members = list(mesh.members)
+    rows = secrets.psk_rows([m.name for m in members])
+    heads = [f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = " for o in members]
+    tails = [f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")
+             for o in members]
+    n_hosts = len(mesh.hosts)  # members lists the hosts first: a roaming peer's view is that prefix
+    kept_alive = [t + f"PersistentKeepalive = {KEEPALIVE}\n" for t in tails[:n_hosts]]
     alone = replace(mesh, hosts=(), peers=())
-    servers_view = [(o.name, around[o.name][0], around[o.name][1]) for o in mesh.members]
-    roaming_view = [(o.name, around[o.name][0], around[o.name][2]) for o in mesh.hosts]
-    for me in mesh.members:
-        name = me.name
-        view = roaming_view if isinstance(me, Peer) else servers_view
-        peers = [f"{head}{psks[(name, o) if name < o else (o, name)]}{tail}" for o, head, tail in view if o != name]
-        yield name, render(alone, me, secrets) + "".join(peers)  # the [Interface] part, then the peers
+    for i, me in enumerate(members):
+        roaming = isinstance(me, Peer)
+        n = n_hosts if roaming else len(members)
+        parts = [""] * (3 * n)
+        parts[0::3] = heads[:n]
+        parts[1::3] = rows[i][:n]
+        parts[2::3] = kept_alive if roaming else tails
+        if not roaming:
+            del parts[3 * i:3 * i + 3]  # no section for itself
+        yield me.name, render(alone, me, secrets) + "".join(parts)  # the [Interface] part, then the peers

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-HEAVY = ("fabric", "paramiko", "invoke", "nacl", "cryptography", "rich.markdown")
+# pydantic: typer >= 0.29 imports it for every command (pyproject pins typer below that)
+HEAVY = ("fabric", "paramiko", "invoke", "nacl", "cryptography", "rich.markdown", "pydantic")
 
 RUNNER = """
 import sys

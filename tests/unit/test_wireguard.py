@@ -3,6 +3,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from meshbeam import inventory, wireguard
 from meshbeam.keys import KeyStore
 
@@ -67,3 +69,27 @@ def test_render_all_is_byte_identical_to_render(inv):
     mesh = inventory.load(inv)
     store = KeyStore(inv)
     assert dict(wireguard.render_all(mesh, store)) == _render_all(inv)
+
+
+def test_render_all_matches_render_when_names_are_not_in_sorted_order(tmp_path):
+    """Members in inventory order ≠ name order, with roaming peers sorting between hosts."""
+    from tests.conftest import invoke
+
+    d = tmp_path / "inv"
+    for args in (("init", "--cidr", "198.18.0.0/24"), ("add-host", "zeta", "198.51.100.11"),
+                 ("add-peer", "beta"), ("add-host", "alpha", "198.51.100.12"), ("add-peer", "aaa"),
+                 ("add-host", "mid", "198.51.100.13"), ("add-peer", "zz")):
+        assert invoke(*args, "--dir", str(d)).exit_code == 0
+    mesh = inventory.load(d)
+    assert [m.name for m in mesh.members] != sorted(m.name for m in mesh.members)
+    store = KeyStore(d)
+    assert dict(wireguard.render_all(mesh, store)) == {m.name: wireguard.render(mesh, m, store) for m in mesh.members}
+
+
+def test_render_all_refuses_preshared_keys_that_do_not_match_the_members(inv):
+    from meshbeam.errors import InputError
+
+    psk_file = inv / "keys" / "preshared"
+    psk_file.write_text("".join(psk_file.read_text().splitlines(keepends=True)[1:]))  # one pair lost
+    with pytest.raises(InputError, match="preshared keys .* do not match the members"):
+        dict(wireguard.render_all(inventory.load(inv), KeyStore(inv)))
