@@ -27,21 +27,32 @@ class Measured:
     stderr: str
 
 
-def measure(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
-    """Run argv to completion; wall time and the child's own peak RSS (from wait4's rusage).
+GNU_TIME = "/usr/bin/time"  # Debian's `time` package; .ci/setup installs it
 
+
+def measure(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
+    """Run argv to completion; wall time, CPU time and the child's own peak RSS.
+
+    The peak comes from GNU time, not from this process's wait4: Linux carries the RSS high-water
+    mark of the forked copy of this (large) process across exec, so wait4 reported the bench's
+    own size for every tool. GNU time forks from a 1 MB process, so its child starts near zero.
     Dirty pages are flushed first, so writeback of an earlier run's output never lands in this one's time.
     """
+    if not os.access(GNU_TIME, os.X_OK):
+        sys.exit(f"{GNU_TIME} is missing: apt-get install time")
     os.sync()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as peak:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", peak.name, *argv], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # CPU times include the waited-for command
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keeps Popen from waiting again
         out.seek(0)
         err.seek(0)
-        return Measured(wall, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime, proc.returncode,
+        maxrss_kb = int(peak.read().split()[-1])
+        return Measured(wall, maxrss_kb / 1024, usage.ru_utime, usage.ru_stime, proc.returncode,
                         out.read().decode(), err.read().decode())
 
 

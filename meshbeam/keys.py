@@ -290,8 +290,8 @@ class KeyStore:
             self._psks = {(a, b): key for a, b, key in zip(words, words, words)}
         return self._psks
 
-    def psk_rows(self, names: Sequence[str]) -> list[tuple[str | None, ...]]:
-        """Row i holds the preshared key of names[i] with each of `names` (None with itself).
+    def psk_rows(self, names: Sequence[str]) -> list[tuple[str, ...]]:
+        """Row i holds the preshared key of names[i] with each of `names` ("" with itself).
 
         For rendering a whole mesh. The file is written sorted, so for sorted names it is the
         upper triangle row by row: slices give each row's right part, and the left part is
@@ -309,13 +309,13 @@ class KeyStore:
             raise InputError(f"the preshared keys in {self._files.where} do not match the members; "
                              "run `meshbeam rotate-keys --all` to make new ones")
         if n < 2:
-            return [(None,)] * n
+            return [("",)] * n
         keys = words[2::3]
         upper: list[list[str]] = []
         for i in range(n):
             start = len(keys) - (n - i) * (n - i - 1) // 2  # rows below i hold the rest
             upper.append(keys[start:start + n - 1 - i])
-        full = [[upper[j][i - j - 1] for j in range(i)] + [None] + upper[i] for i in range(n)]
+        full = [[upper[j][i - j - 1] for j in range(i)] + [""] + upper[i] for i in range(n)]
         index = {name: i for i, name in enumerate(order)}
         in_given_order = itemgetter(*(index[name] for name in names))
         return [in_given_order(full[index[name]]) for name in names]
