@@ -18,9 +18,9 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
-from operator import itemgetter
+from operator import getitem
 from pathlib import Path
 from typing import Protocol
 
@@ -290,35 +290,40 @@ class KeyStore:
             self._psks = {(a, b): key for a, b, key in zip(words, words, words)}
         return self._psks
 
-    def psk_rows(self, names: Sequence[str]) -> list[tuple[str, ...]]:
-        """Row i holds the preshared key of names[i] with each of `names` ("" with itself).
+    def psk_rows(self, names: Sequence[str]) -> Iterator[tuple[str, ...]]:
+        """For each of `names` in turn, its preshared key with each of `names` ("" with itself).
 
         For rendering a whole mesh. The file is written sorted, so for sorted names it is the
         upper triangle row by row: slices give each row's right part, and the left part is
-        the column above it. That skips the 499,500-entry pair dict (0.35 s at 1000 members).
+        the column above it. That skips the 499,500-entry pair dict (0.35 s at 1000 members),
+        and rows are built one at a time. The file is checked before the first row.
         """
         order = sorted(names)
-        n = len(order)
-        words = (self._files.read(PSK_FILE) or b"").decode().split()
-        firsts: list[str] = []
-        seconds: list[str] = []
-        for i, name in enumerate(order):
-            firsts += [name] * (n - 1 - i)
-            seconds += order[i + 1:]
-        if words[0::3] != firsts or words[1::3] != seconds:
+        text = (self._files.read(PSK_FILE) or b"").decode()
+        upper: list[list[str]] = []  # row i: the keys of order[i] with each later name
+        start = 0
+        for i, a in enumerate(order):
+            later = order[i + 1:]
+            # Row i is the lines "a b KEY" for b in `later`; a KEY is 44 characters of base64.
+            end = start + sum(map(len, later)) + len(later) * (len(a) + 47)
+            words = text[start:end].split()  # one row at a time: a split of the whole file was
+            start = end  # 1.5 million strings at 1000 members, and most of render's memory
+            if words[0::3] != [a] * len(later) or words[1::3] != later:
+                break
+            upper.append(words[2::3])
+        if len(upper) != len(order) or start != len(text):
             raise InputError(f"the preshared keys in {self._files.where} do not match the members; "
                              "run `meshbeam rotate-keys --all` to make new ones")
-        if n < 2:
-            return [("",)] * n
-        keys = words[2::3]
-        upper: list[list[str]] = []
-        for i in range(n):
-            start = len(keys) - (n - i) * (n - i - 1) // 2  # rows below i hold the rest
-            upper.append(keys[start:start + n - 1 - i])
-        full = [[upper[j][i - j - 1] for j in range(i)] + [""] + upper[i] for i in range(n)]
         index = {name: i for i, name in enumerate(order)}
-        in_given_order = itemgetter(*(index[name] for name in names))
-        return [in_given_order(full[index[name]]) for name in names]
+        positions = [index[name] for name in names]
+
+        def rows() -> Iterator[tuple[str, ...]]:
+            for i in positions:
+                column = map(getitem, upper[:i], range(i - 1, -1, -1))  # upper[j][i - j - 1] for j < i
+                full = [*column, "", *upper[i]]
+                yield tuple(map(full.__getitem__, positions))
+
+        return rows()
 
     def psk(self, a: str, b: str) -> str:
         try:

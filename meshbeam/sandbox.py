@@ -6,6 +6,7 @@ Linux and root only. Underlay 198.51.100.0/24 on a bridge in the root namespace;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -291,9 +292,25 @@ def _write_ssh_files(ssh: Path, state_dir: Path, specs: list[_Spec]) -> None:
                  f"  UserKnownHostsFile {ssh / 'known_hosts'}\n  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n")
 
 
-def _save(state_dir: Path, prefix: str, records: list[dict]) -> Sandbox:
-    atomic_write(state_dir / "sandbox.json", json.dumps({"prefix": prefix, "hosts": records}, indent=1) + "\n")
+def _save(state_dir: Path, prefix: str, records: list[dict], made: list[str]) -> Sandbox:
+    """`made`: the mount points up created on the machine (down removes them when still empty)."""
+    state = {"prefix": prefix, "hosts": records, "made_dirs": made}
+    atomic_write(state_dir / "sandbox.json", json.dumps(state, indent=1) + "\n")
     return _sandbox(state_dir, prefix, records)
+
+
+def _remove_empty(dirs: list[str]) -> None:
+    """The hosts' bind mounts die with them, but their mount points stay on the machine."""
+    for d in dirs:
+        with contextlib.suppress(OSError):  # not empty: something else uses it now
+            os.rmdir(d)
+
+
+def _made_dirs(state_dir: Path) -> list[str]:
+    try:
+        return json.loads((state_dir / "sandbox.json").read_text()).get("made_dirs", [])
+    except (FileNotFoundError, ValueError):
+        return []
 
 
 def _record(spec: _Spec, pid: int) -> dict:
@@ -344,6 +361,7 @@ def down(*, prefix: str = "mbx", state_dir: Path | None = None, purge: bool = Fa
         _sh(["ip", "link", "del", link], check=False)
     for ns in names:
         _sh(["ip", "netns", "del", ns], check=False)
+    _remove_empty(_made_dirs(state_dir))
     if purge:  # only what up creates: state_dir may be a directory the caller chose
         for sub in ("hosts", "ssh"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
@@ -359,6 +377,7 @@ def up(n: int, *, laptop: bool = False, prefix: str = "mbx", state_dir: Path | N
     _check_free()
     _sh(["ip", "route", "replace", "blackhole", "198.18.0.0/15"])  # a stray mesh packet dies locally
     ssh, specs = state_dir / "ssh", _specs(prefix, n, laptop)
+    made = [d for d in BIND_DIRS if not os.path.isdir(d)]  # the hosts' mkdir creates them on the machine
     ssh.mkdir(parents=True, exist_ok=True)
     _sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"sandbox-{prefix}", "-f", str(ssh / "id_ed25519")])
     (ssh / "authorized_keys").write_text((ssh / "id_ed25519.pub").read_text())
@@ -373,9 +392,10 @@ def up(n: int, *, laptop: bool = False, prefix: str = "mbx", state_dir: Path | N
         pids = _boot(prefix, specs, state_dir)
     except BaseException:
         down(prefix=prefix, state_dir=state_dir)
+        _remove_empty(made)
         raise
     _write_ssh_files(ssh, state_dir, specs)
-    return _save(state_dir, prefix, [_record(s, pids[s.name]) for s in specs])
+    return _save(state_dir, prefix, [_record(s, pids[s.name]) for s in specs], made)
 
 
 def reboot(sb: Sandbox, host: str) -> Sandbox:
@@ -389,7 +409,8 @@ def reboot(sb: Sandbox, host: str) -> Sandbox:
         _sh(["ip", "link", "del", veth], check=False)
     _sh(["ip", "netns", "del", ns], check=False)
     pid = _boot(sb.prefix, [spec], sb.state_dir)[host]
-    return _save(sb.state_dir, sb.prefix, [_record(spec, pid) if r is rec else r for r in records])
+    return _save(sb.state_dir, sb.prefix, [_record(spec, pid) if r is rec else r for r in records],
+                 _made_dirs(sb.state_dir))
 
 
 def _enter(sb: Sandbox, host: str, argv: list[str], user: str | None) -> list[str]:

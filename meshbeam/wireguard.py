@@ -14,7 +14,7 @@ KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roami
 class Secrets(Protocol):
     def private_key(self, name: str) -> str: ...
     def psk(self, a: str, b: str) -> str: ...
-    def psk_rows(self, names: Sequence[str]) -> list[tuple[str, ...]]: ...
+    def psk_rows(self, names: Sequence[str]) -> Iterator[tuple[str, ...]]: ...
 
 
 def config_path(mesh: Mesh) -> str:
@@ -80,13 +80,14 @@ def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, str]]:
     n_hosts = len(mesh.hosts)  # members lists the hosts first: a roaming peer's view is that prefix
     kept_alive = [t + f"PersistentKeepalive = {KEEPALIVE}\n" for t in tails[:n_hosts]]
     alone = replace(mesh, hosts=(), peers=())
-    for i, me in enumerate(members):
+    for i, (me, row) in enumerate(zip(members, rows)):
         roaming = isinstance(me, Peer)
         n = n_hosts if roaming else len(members)
-        parts = [""] * (3 * n)
-        parts[0::3] = heads[:n]
-        parts[1::3] = rows[i][:n]
-        parts[2::3] = kept_alive if roaming else tails
+        parts = [""] * (3 * n + 1)
+        parts[0] = render(alone, me, secrets)  # the [Interface] part, then the peers
+        parts[1::3] = heads[:n]
+        parts[2::3] = row[:n]
+        parts[3::3] = kept_alive if roaming else tails
         if not roaming:
-            del parts[3 * i:3 * i + 3]  # no section for itself
-        yield me.name, render(alone, me, secrets) + "".join(parts)  # the [Interface] part, then the peers
+            del parts[3 * i + 1:3 * i + 4]  # no section for itself
+        yield me.name, "".join(parts)

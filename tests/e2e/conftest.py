@@ -27,12 +27,15 @@ def sb(request: pytest.FixtureRequest) -> Iterator[sandbox.Sandbox]:
     """3 servers and a laptop behind NAT; each test module names its own prefix (SANDBOX_PREFIX)."""
     assert os.geteuid() == 0, "end-to-end tests need root (network namespaces); run them as root"
     prefix = request.module.SANDBOX_PREFIX
+    had = {d for d in sandbox.BIND_DIRS if os.path.isdir(d)}
     box = sandbox.up(3, laptop=True, prefix=prefix)
     try:
         yield box
         assert_ssh_still_works(sandbox.load(prefix=prefix))
     finally:
         sandbox.down(prefix=prefix, purge=True)
+    left = {d for d in sandbox.BIND_DIRS if os.path.isdir(d)} - had
+    assert not left, f"the sandbox left its mount points on the machine: {sorted(left)}"
 
 
 def assert_ssh_still_works(box: sandbox.Sandbox) -> None:
