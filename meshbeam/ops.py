@@ -7,6 +7,8 @@ inventory directory byte-identical.
 from __future__ import annotations
 
 import shutil
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -156,11 +158,21 @@ def render_to(directory: Path, out: Path) -> int:
     """
     mesh = inventory.load(directory)
     store = KeyStore(directory)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        return _render_files(mesh, store, out, writer)
+
+
+def _render_files(mesh: Mesh, store: KeyStore, out: Path, writer: ThreadPoolExecutor) -> int:
+    # Rendering holds the GIL and writing mostly sits in the kernel (page cache), so one writer
+    # thread overlaps the two on a second core; a few files in flight keep memory bounded.
+    in_flight: deque[Future[None]] = deque()
     count = 0
 
     def write(path: Path, text: str, mode: int) -> None:
         nonlocal count
-        atomic_write(path, text, mode, durable=False)  # regenerable output: no fsync per file
+        in_flight.append(writer.submit(atomic_write, path, text, mode, durable=False))  # regenerable: no fsync
+        if len(in_flight) > 4:
+            in_flight.popleft().result()
         count += 1
 
     if mesh.backend == "tinc":
@@ -181,6 +193,8 @@ def render_to(directory: Path, out: Path) -> int:
             if h.vm_args:
                 write(out / h.name / "vm.args.block", beamcfg.render_block(beamplan.settings(mesh, h)), 0o644)
                 write(out / h.name / "nftables.nft", rules, 0o644)
+    for done in in_flight:
+        done.result()  # a failed write raises here
     return count
 
 
