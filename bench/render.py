@@ -9,7 +9,8 @@ a CSV with the columns below (QUOTE_ALL), which this script writes directly. wg-
 preshared keys, so its files lack the PresharedKey lines, and it derives a peer's public key from
 the private key once per [Peer] section: n*(n-1) X25519 operations.
 
-Each figure is the median of --runs runs (default 3). Peak RSS is that of the median run.
+Each figure is the median of --runs runs (default 3). Peak RSS is that of the median run. The
+write floor is a bare Python writing files of the same names and sizes as meshbeam's output.
 
 Usage: python bench/render.py [--size N] [--runs N] [--wg-meshconf PATH]
 """
@@ -19,7 +20,9 @@ from __future__ import annotations
 import argparse
 import csv
 import ipaddress
+import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -80,6 +83,24 @@ def output_mb(out: Path, n: int) -> float:
     return sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) / 1e6
 
 
+WRITE_FLOOR = """
+import json, os, sys
+for rel, size in json.load(open(sys.argv[1])):
+    path = os.path.join(sys.argv[2], rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(b"x" * size)
+"""
+
+
+def write_floor_argv(rendered: Path, target: Path, listing: Path) -> list[str]:
+    """A bare Python that writes files of the same names and sizes as `rendered`: the part of a
+    render that is the kernel's (page cache, ext4) and the interpreter's start, not meshbeam's."""
+    files = [(str(f.relative_to(rendered)), f.stat().st_size) for f in sorted(rendered.rglob("*")) if f.is_file()]
+    listing.write_text(json.dumps(files))
+    return [sys.executable, "-c", WRITE_FLOOR, str(listing), str(target)]
+
+
 def median_run(argv: list[str], out: Path, runs: int, what: str) -> Measured:
     """Of `runs` runs, the one with the median wall time; the output directory is removed before each."""
     results = []
@@ -109,7 +130,9 @@ def main() -> None:
                             args.runs, "meshbeam render")
             mb_mb = output_mb(t / "mb", n)
             points.append((n, mb.wall, mb_mb))
-            row: list[object] = [n, gen, mb.wall, mb.maxrss_mb, mb_mb, mb.wall / mb_mb]
+            floor = median_run(write_floor_argv(t / "mb", t / "floor", t / "files.json"), t / "floor",
+                               args.runs, "write floor")
+            row: list[object] = [n, gen, mb.wall, mb.maxrss_mb, mb_mb, mb.wall / mb_mb, floor.wall]
             if wgm:
                 write_wgm_database(t / "database.csv", members)
                 w = median_run([wgm, "-d", str(t / "database.csv"), "genconfig", "-o", str(t / "wgm")], t / "wgm",
@@ -118,7 +141,7 @@ def main() -> None:
             else:
                 row += ["skipped: not installed", "", "", ""]
             rows.append(row)
-    print_table(["hosts", "inventory gen s", "meshbeam s", "RSS MB", "output MB", "s per MB",
+    print_table(["hosts", "inventory gen s", "meshbeam s", "RSS MB", "output MB", "s per MB", "write floor s",
                  "wg-meshconf s", "RSS MB", "output MB", "wgm/meshbeam time"], rows)
     if len(points) > 1:
         print("\nmeshbeam s per output MB includes its fixed start-up; the marginal cost leaves it out:")
@@ -126,6 +149,8 @@ def main() -> None:
             print(f"  {n0} -> {n1} hosts: {(t1 - t0) / (mb1 - mb0):.4f} s per extra output MB")
     n = sizes[-1]  # mb and w hold the median runs at this size
     print(f"\nat {n} hosts, CPU of the median run: meshbeam user {mb.user:.2f} s + sys {mb.sys:.2f} s")
+    print(f"at {n} hosts, the write floor (same files from a bare Python): {floor.wall:.2f} s, "
+          f"user {floor.user:.2f} s + sys {floor.sys:.2f} s; meshbeam/floor {mb.wall / floor.wall:.2f}")
     if wgm:
         print(f"at {n} hosts, CPU of the median run: wg-meshconf user {w.user:.2f} s + sys {w.sys:.2f} s")
         print(f"at {n} hosts: meshbeam/wg-meshconf wall time {mb.wall / w.wall:.3f} "
