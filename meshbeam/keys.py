@@ -305,9 +305,11 @@ class KeyStore:
         for i, a in enumerate(order):
             later = order[i + 1:]
             # Row i is the lines "a b KEY" for b in `later`; a KEY is 44 characters of base64.
+            # Split one row at a time: the whole file at once was 1.5 million strings at 1000
+            # members, most of render's memory.
             end = start + sum(map(len, later)) + len(later) * (len(a) + 47)
-            words = text[start:end].split()  # one row at a time: a split of the whole file was
-            start = end  # 1.5 million strings at 1000 members, and most of render's memory
+            words = text[start:end].split()
+            start = end
             if words[0::3] != [a] * len(later) or words[1::3] != later:
                 break
             upper.append(words[2::3])

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from meshbeam import inventory, wireguard
+from meshbeam.errors import InputError
 from meshbeam.keys import KeyStore
+from tests.conftest import invoke
 
 
 def _render_all(inv: Path) -> dict[str, str]:
@@ -73,8 +75,6 @@ def test_render_all_is_byte_identical_to_render(inv):
 
 def test_render_all_matches_render_when_names_are_not_in_sorted_order(tmp_path):
     """Members in inventory order ≠ name order, with roaming peers sorting between hosts."""
-    from tests.conftest import invoke
-
     d = tmp_path / "inv"
     for args in (("init", "--cidr", "198.18.0.0/24"), ("add-host", "zeta", "198.51.100.11"),
                  ("add-peer", "beta"), ("add-host", "alpha", "198.51.100.12"), ("add-peer", "aaa"),
@@ -87,8 +87,6 @@ def test_render_all_matches_render_when_names_are_not_in_sorted_order(tmp_path):
 
 
 def test_render_all_refuses_preshared_keys_that_do_not_match_the_members(inv):
-    from meshbeam.errors import InputError
-
     psk_file = inv / "keys" / "preshared"
     psk_file.write_text("".join(psk_file.read_text().splitlines(keepends=True)[1:]))  # one pair lost
     with pytest.raises(InputError, match="preshared keys .* do not match the members"):
