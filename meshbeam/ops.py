@@ -158,13 +158,14 @@ def render_to(directory: Path, out: Path) -> int:
     """
     mesh = inventory.load(directory)
     store = KeyStore(directory)
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    with ThreadPoolExecutor(max_workers=2) as writer:
         return _render_files(mesh, store, out, writer)
 
 
 def _render_files(mesh: Mesh, store: KeyStore, out: Path, writer: ThreadPoolExecutor) -> int:
-    # Rendering holds the GIL and writing mostly sits in the kernel (page cache), so one writer
-    # thread overlaps the two on a second core; a few files in flight keep memory bounded.
+    # Rendering holds the GIL and writing mostly sits in the kernel (page cache), so writer
+    # threads overlap the two; a few files in flight keep memory bounded. At 1000 hosts the
+    # writing was the longer of the two: 2 writers beat 1 (median 1.02 s against 1.20 s).
     in_flight: deque[Future[None]] = deque()
     count = 0
 
