@@ -91,11 +91,10 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> 
     assert host.vm_args
     out: list[Write] = []
     vm = facts.files[host.vm_args]
-    original = (vm.content or b"").decode()
     owner = vm.owner or host.run_user
     mode = vm.mode if vm.mode is not None else 0o644
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
-    if vm.exists and not backup.exists and beamcfg.MARK_BEGIN not in original:
+    if vm.exists and not backup.exists and beamcfg.MARK_BEGIN.encode() not in (vm.content or b""):
         # Keep the user's original once, before the first rewrite.
         out.append(Write(backup.path, vm.content or b"", mode, owner, False, "backup"))
     if host.mix_release:

@@ -306,22 +306,17 @@ def _remove_empty(dirs: list[str]) -> None:
             os.rmdir(d)
 
 
-def _made_dirs(state_dir: Path) -> list[str]:
-    try:
-        return json.loads((state_dir / "sandbox.json").read_text()).get("made_dirs", [])
-    except (FileNotFoundError, ValueError):
-        return []
-
-
 def _record(spec: _Spec, pid: int) -> dict:
     return {**asdict(spec), "holder_pid": pid, "holder_start": _started(pid)}
 
 
-def _records(state_dir: Path) -> list[dict]:
+def _state(state_dir: Path) -> tuple[list[dict], list[str]]:
+    """The host records and the mount points `up` made, from sandbox.json (none when absent)."""
     try:
-        return json.loads((state_dir / "sandbox.json").read_text())["hosts"]
+        state = json.loads((state_dir / "sandbox.json").read_text())
+        return state["hosts"], state.get("made_dirs", [])
     except FileNotFoundError:
-        return []
+        return [], []
     except (ValueError, KeyError) as e:
         raise SandboxError(f"{state_dir / 'sandbox.json'} is unreadable ({e}); run `meshbeam sandbox up`") from None
 
@@ -337,7 +332,8 @@ def _sandbox(state_dir: Path, prefix: str, records: list[dict]) -> Sandbox:
 
 def load(*, prefix: str = "mbx", state_dir: Path | None = None) -> Sandbox:
     state_dir = _dir(prefix, state_dir)
-    if not (records := _records(state_dir)):
+    records, _ = _state(state_dir)
+    if not records:
         raise SandboxError(f"no sandbox {prefix!r} at {state_dir}; run `meshbeam sandbox up`")
     for r in records:
         if _started(r["holder_pid"]) != r["holder_start"]:
@@ -350,7 +346,8 @@ def down(*, prefix: str = "mbx", state_dir: Path | None = None, purge: bool = Fa
     state_dir = _dir(prefix, state_dir)
     _need_root()
     names = set(re.findall(rf"^({prefix}-\S+)", _sh(["ip", "netns", "list"], check=False), re.M))
-    for r in _records(state_dir):
+    records, made = _state(state_dir)
+    for r in records:
         names.add(f"{prefix}-{r['name']}")
         if _started(r["holder_pid"]) == r["holder_start"]:  # also a live holder whose namespace lost its name
             _kill_netns(_ns_id(f"/proc/{r['holder_pid']}/ns/net"))
@@ -361,7 +358,7 @@ def down(*, prefix: str = "mbx", state_dir: Path | None = None, purge: bool = Fa
         _sh(["ip", "link", "del", link], check=False)
     for ns in names:
         _sh(["ip", "netns", "del", ns], check=False)
-    _remove_empty(_made_dirs(state_dir))
+    _remove_empty(made)
     if purge:  # only what up creates: state_dir may be a directory the caller chose
         for sub in ("hosts", "ssh"):
             shutil.rmtree(state_dir / sub, ignore_errors=True)
@@ -401,7 +398,7 @@ def up(n: int, *, laptop: bool = False, prefix: str = "mbx", state_dir: Path | N
 def reboot(sb: Sandbox, host: str) -> Sandbox:
     """Kill everything in the host, then boot it again from the same disk (fresh /run, same host key)."""
     sb.host(host)
-    records = _records(sb.state_dir)
+    records, made = _state(sb.state_dir)
     rec = next(r for r in records if r["name"] == host)
     spec, ns = _Spec(**{k: rec[k] for k in ("name", "role", "address", "ports", "gateway")}), f"{sb.prefix}-{host}"
     _kill_netns(_ns_id(f"/run/netns/{ns}"))
@@ -409,8 +406,7 @@ def reboot(sb: Sandbox, host: str) -> Sandbox:
         _sh(["ip", "link", "del", veth], check=False)
     _sh(["ip", "netns", "del", ns], check=False)
     pid = _boot(sb.prefix, [spec], sb.state_dir)[host]
-    return _save(sb.state_dir, sb.prefix, [_record(spec, pid) if r is rec else r for r in records],
-                 _made_dirs(sb.state_dir))
+    return _save(sb.state_dir, sb.prefix, [_record(spec, pid) if r is rec else r for r in records], made)
 
 
 def _enter(sb: Sandbox, host: str, argv: list[str], user: str | None) -> list[str]:
