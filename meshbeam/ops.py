@@ -165,9 +165,9 @@ def render_to(directory: Path, out: Path) -> int:
     in_flight: deque[Future[None]] = deque()
     count = 0
 
-    def write(path: Path, text: str, mode: int) -> None:
+    def write(path: Path, data: bytes | str, mode: int) -> None:
         nonlocal count
-        in_flight.append(writer.submit(atomic_write, path, text, mode, durable=False))  # regenerable: no fsync
+        in_flight.append(writer.submit(atomic_write, path, data, mode, durable=False))  # regenerable: no fsync
         if len(in_flight) > 4:
             in_flight.popleft().result()
         count += 1
@@ -180,8 +180,8 @@ def render_to(directory: Path, out: Path) -> int:
                 for rel, (text, mode) in tincplan.files(mesh, m, store).items():
                     write(out / m.name / mesh.interface / rel, text, mode)
         else:
-            for name, text in wireguard.render_all(mesh, store):
-                write(out / name / f"{mesh.interface}.conf", text, 0o600)
+            for name, data in wireguard.render_all(mesh, store):
+                write(out / name / f"{mesh.interface}.conf", data, 0o600)
         if any(h.vm_args for h in mesh.hosts):
             from . import beamcfg, beamplan, firewall
 

@@ -14,7 +14,7 @@ KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roami
 class Secrets(Protocol):
     def private_key(self, name: str) -> str: ...
     def psk(self, a: str, b: str) -> str: ...
-    def psk_rows(self, names: Sequence[str]) -> Iterator[tuple[str, ...]]: ...
+    def psk_rows(self, names: Sequence[str]) -> Iterator[list[bytes]]: ...
 
 
 def config_path(mesh: Mesh) -> str:
@@ -63,31 +63,34 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
     return "\n".join(head) + "\n" + "".join(peers)
 
 
-def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, str]]:
-    """(name, config) for every member, each byte-identical to `render`.
+def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, bytes]]:
+    """(name, config) for every member, each byte-identical to `render(...).encode()`.
 
     A full mesh of n members has n*(n-1) peer sections, and a member's section differs from
-    config to config only in the preshared key. So each section's text around the key is
+    config to config only in the preshared key. So each section's bytes around the key are
     built once, and a config is three slice assignments and one join over them (C loops, no
     Python step per section: 1.1 us per section before, the hot spot at 1000 members).
     Configs are yielded one by one, so a caller can write each before the next is built.
     """
     members = list(mesh.members)
     rows = secrets.psk_rows([m.name for m in members])
-    heads = [f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = " for o in members]
-    tails = [f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")
+    heads = [f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = ".encode() for o in members]
+    tails = [(f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")).encode()
              for o in members]
     n_hosts = len(mesh.hosts)  # members lists the hosts first: a roaming peer's view is that prefix
-    kept_alive = [t + f"PersistentKeepalive = {KEEPALIVE}\n" for t in tails[:n_hosts]]
+    kept_alive = [t + f"PersistentKeepalive = {KEEPALIVE}\n".encode() for t in tails[:n_hosts]]
     alone = replace(mesh, hosts=(), peers=())
+    # Every [Interface] part (so every private-key read) before the first config is yielded:
+    # once the caller's writer threads run, each small read waits for the GIL.
+    interfaces = [render(alone, me, secrets).encode() for me in members]
     for i, (me, row) in enumerate(zip(members, rows)):
         roaming = isinstance(me, Peer)
         n = n_hosts if roaming else len(members)
-        parts = [""] * (3 * n + 1)
-        parts[0] = render(alone, me, secrets)  # the [Interface] part, then the peers
+        parts = [b""] * (3 * n + 1)
+        parts[0] = interfaces[i]  # then the peers
         parts[1::3] = heads[:n]
         parts[2::3] = row[:n]
         parts[3::3] = kept_alive if roaming else tails
         if not roaming:
             del parts[3 * i + 1:3 * i + 4]  # no section for itself
-        yield me.name, "".join(parts)
+        yield me.name, b"".join(parts)

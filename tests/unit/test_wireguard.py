@@ -70,7 +70,7 @@ def test_wg_quick_strip_accepts_every_config(inv, tmp_path):
 def test_render_all_is_byte_identical_to_render(inv):
     mesh = inventory.load(inv)
     store = KeyStore(inv)
-    assert dict(wireguard.render_all(mesh, store)) == _render_all(inv)
+    assert dict(wireguard.render_all(mesh, store)) == {name: conf.encode() for name, conf in _render_all(inv).items()}
 
 
 def test_render_all_matches_render_when_names_are_not_in_sorted_order(tmp_path):
@@ -83,7 +83,8 @@ def test_render_all_matches_render_when_names_are_not_in_sorted_order(tmp_path):
     mesh = inventory.load(d)
     assert [m.name for m in mesh.members] != sorted(m.name for m in mesh.members)
     store = KeyStore(d)
-    assert dict(wireguard.render_all(mesh, store)) == {m.name: wireguard.render(mesh, m, store) for m in mesh.members}
+    assert dict(wireguard.render_all(mesh, store)) == {m.name: wireguard.render(mesh, m, store).encode()
+                                                       for m in mesh.members}
 
 
 def test_render_all_refuses_preshared_keys_that_do_not_match_the_members(inv):
