@@ -9,10 +9,16 @@ a CSV with the columns below (QUOTE_ALL), which this script writes directly. wg-
 preshared keys, so its files lack the PresharedKey lines, and it derives a peer's public key from
 the private key once per [Peer] section: n*(n-1) X25519 operations.
 
-Each figure is the median of --runs runs (default 3). Peak RSS is that of the median run. The
-write floor is a bare Python writing files of the same names and sizes as meshbeam's output.
+The tools run in rounds: meshbeam, the write floor, wg-meshconf, then again, so that each round's
+figures share the machine's state; on this VM the cost of writing the same files swings several
+fold within minutes. Each figure is the median of --runs rounds (default 3), and the ratio is the
+median of the rounds' ratios. Peak RSS is that of the median run. The write floor is a bare
+Python writing files of the same names and sizes as meshbeam's output. Everything is written
+under --out-dir (default: the system temp directory); its file system type is printed, because
+the kernel's share of a render differs by file system (ext4 against tmpfs: finding 8 of
+BENCHMARKS.md).
 
-Usage: python bench/render.py [--size N] [--runs N] [--wg-meshconf PATH]
+Usage: python bench/render.py [--size N] [--runs N] [--out-dir DIR] [--wg-meshconf PATH]
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import csv
 import ipaddress
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -101,43 +108,65 @@ def write_floor_argv(rendered: Path, target: Path, listing: Path) -> list[str]:
     return [sys.executable, "-c", WRITE_FLOOR, str(listing), str(target)]
 
 
-def median_run(argv: list[str], out: Path, runs: int, what: str) -> Measured:
-    """Of `runs` runs, the one with the median wall time; the output directory is removed before each."""
-    results = []
-    for _ in range(runs):
-        shutil.rmtree(out, ignore_errors=True)
-        results.append(checked(measure(argv), what))
-    return sorted(results, key=lambda m: m.wall)[len(results) // 2]
+def fs_type(path: Path) -> str:
+    """The type of the file system holding `path`: that of its longest mount point in /proc/mounts."""
+    path, best, kind = path.resolve(), "", "unknown"
+    for line in Path("/proc/mounts").read_text().splitlines():
+        mount, fs = line.split()[1:3]
+        mount = mount.replace("\\040", " ")
+        if (path == Path(mount) or Path(mount) in path.parents) and len(mount) > len(best):
+            best, kind = mount, fs
+    return kind
+
+
+def median(runs: list[Measured]) -> Measured:
+    return sorted(runs, key=lambda m: m.wall)[len(runs) // 2]
+
+
+def run_in(argv: list[str], out: Path, what: str) -> Measured:
+    shutil.rmtree(out, ignore_errors=True)
+    return checked(measure(argv), what)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, help=f"one inventory of this many hosts (default: {SIZES})")
-    ap.add_argument("--runs", type=int, default=3, help="runs of each tool per size; the median is shown")
+    ap.add_argument("--runs", type=int, default=3, help="rounds of the tools per size; the median is shown")
+    ap.add_argument("--out-dir", type=Path, help="where inventories and outputs go (default: the temp directory)")
     ap.add_argument("--wg-meshconf", default=find_tool("wg-meshconf", "/tmp/wgm-venv"))
     args = ap.parse_args()
     sizes = (args.size,) if args.size else SIZES
     wgm = args.wg_meshconf
-    print(f"meshbeam: {' '.join(meshbeam())}\nwg-meshconf: {wgm or 'skipped: not installed'}\n")
+    base = args.out_dir or Path(tempfile.gettempdir())
+    print(f"meshbeam: {' '.join(meshbeam())}\nwg-meshconf: {wgm or 'skipped: not installed'}\n"
+          f"output under {base} ({fs_type(base)})\n")
     rows, points = [], []
     for n in sizes:
-        with tempfile.TemporaryDirectory(prefix="mbbench-render-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="mbbench-render-", dir=base) as tmp:
             t = Path(tmp)
             start = time.perf_counter()
             members = make_inventory(t / "inv", n)
             gen = time.perf_counter() - start
-            mb = median_run([*meshbeam(), "render", "--out", str(t / "mb"), "--dir", str(t / "inv")], t / "mb",
-                            args.runs, "meshbeam render")
+            mb_argv = [*meshbeam(), "render", "--out", str(t / "mb"), "--dir", str(t / "inv")]
+            run_in(mb_argv, t / "mb", "meshbeam render")  # its output lists the files the floor writes
             mb_mb = output_mb(t / "mb", n)
-            points.append((n, mb.wall, mb_mb))
-            floor = median_run(write_floor_argv(t / "mb", t / "floor", t / "files.json"), t / "floor",
-                               args.runs, "write floor")
-            row: list[object] = [n, gen, mb.wall, mb.maxrss_mb, mb_mb, mb.wall / mb_mb, floor.wall]
+            floor_argv = write_floor_argv(t / "mb", t / "floor", t / "files.json")
+            wgm_argv = [str(wgm), "-d", str(t / "database.csv"), "genconfig", "-o", str(t / "wgm")]
             if wgm:
                 write_wgm_database(t / "database.csv", members)
-                w = median_run([wgm, "-d", str(t / "database.csv"), "genconfig", "-o", str(t / "wgm")], t / "wgm",
-                               args.runs, "wg-meshconf genconfig")
-                row += [w.wall, w.maxrss_mb, output_mb(t / "wgm", n), w.wall / mb.wall]
+            mbs, floors, wgms = [], [], []
+            for _ in range(args.runs):
+                mbs.append(run_in(mb_argv, t / "mb", "meshbeam render"))
+                floors.append(run_in(floor_argv, t / "floor", "write floor"))
+                if wgm:
+                    wgms.append(run_in(wgm_argv, t / "wgm", "wg-meshconf genconfig"))
+            mb, floor = median(mbs), median(floors)
+            points.append((n, mb.wall, mb_mb))
+            row: list[object] = [n, gen, mb.wall, mb.maxrss_mb, mb_mb, mb.wall / mb_mb, floor.wall]
+            if wgm:
+                w = median(wgms)
+                ratio = statistics.median(x.wall / m.wall for x, m in zip(wgms, mbs))
+                row += [w.wall, w.maxrss_mb, output_mb(t / "wgm", n), ratio]
             else:
                 row += ["skipped: not installed", "", "", ""]
             rows.append(row)
@@ -147,14 +176,17 @@ def main() -> None:
         print("\nmeshbeam s per output MB includes its fixed start-up; the marginal cost leaves it out:")
         for (n0, t0, mb0), (n1, t1, mb1) in zip(points, points[1:]):
             print(f"  {n0} -> {n1} hosts: {(t1 - t0) / (mb1 - mb0):.4f} s per extra output MB")
-    n = sizes[-1]  # mb and w hold the median runs at this size
-    print(f"\nat {n} hosts, CPU of the median run: meshbeam user {mb.user:.2f} s + sys {mb.sys:.2f} s")
+    n = sizes[-1]  # the medians at this size
+    print(f"\nat {n} hosts, rounds (meshbeam s / write floor s" + (" / wg-meshconf s):" if wgm else "):"))
+    for i, (m, f) in enumerate(zip(mbs, floors)):
+        print(f"  {i + 1}: {m.wall:.2f} / {f.wall:.2f}" + (f" / {wgms[i].wall:.1f}" if wgm else ""))
+    print(f"at {n} hosts, CPU of the median run: meshbeam user {mb.user:.2f} s + sys {mb.sys:.2f} s")
     print(f"at {n} hosts, the write floor (same files from a bare Python): {floor.wall:.2f} s, "
           f"user {floor.user:.2f} s + sys {floor.sys:.2f} s; meshbeam/floor {mb.wall / floor.wall:.2f}")
     if wgm:
         print(f"at {n} hosts, CPU of the median run: wg-meshconf user {w.user:.2f} s + sys {w.sys:.2f} s")
-        print(f"at {n} hosts: meshbeam/wg-meshconf wall time {mb.wall / w.wall:.3f} "
-              f"({mb.wall:.2f} s vs {w.wall:.2f} s); peak RSS {mb.maxrss_mb / w.maxrss_mb:.2f} "
+        print(f"at {n} hosts: wg-meshconf/meshbeam wall time, median of the rounds {ratio:.1f} "
+              f"(medians {w.wall:.2f} s vs {mb.wall:.2f} s); peak RSS {mb.maxrss_mb / w.maxrss_mb:.2f} "
               f"({mb.maxrss_mb:.0f} MB vs {w.maxrss_mb:.0f} MB)")
 
 
