@@ -42,27 +42,34 @@ def _known_hosts_files(conn: Connection) -> list[str]:
     return [os.path.expanduser(n) for n in names] + ["/etc/ssh/ssh_known_hosts"]
 
 
-def _verify_host_keys(conn: Connection) -> None:
-    from paramiko import RejectPolicy
-
-    gateway = conn.gateway
-    if gateway is not None and hasattr(gateway, "client"):
-        _verify_host_keys(gateway)  # ProxyJump hops are checked too
-    for path in _known_hosts_files(conn):
-        if os.path.exists(path):
-            conn.client.load_system_host_keys(path)  # never written back, unlike load_host_keys
-    conn.client.set_missing_host_key_policy(RejectPolicy())
-
-
 def connect(host: Host, options: SSHOptions) -> Connection:
     from fabric import Config, Connection
-    from paramiko import BadHostKeyException, SSHException
 
     config = Config(runtime_ssh_path=str(options.config_file)) if options.config_file else Config()
     user, address, port = parse_ssh_target(host.ssh)
     conn = Connection(address, user=user, port=port, config=config, connect_timeout=CONNECT_TIMEOUT)
-    _verify_host_keys(conn)
+    _open_verified(conn)
+    return conn
+
+
+def _open_verified(conn: Connection, hop_to: str = "") -> None:
+    """Open `conn` with its host key checked against known_hosts, after its ProxyJump hops.
+
+    Each hop is opened here first, with its own key checked too, so an error names the hop
+    that failed rather than the host behind it (Fabric would open the hops inside `open()`).
+    """
+    from paramiko import BadHostKeyException, RejectPolicy, SSHException
+
     where = f"{conn.user}@{conn.host}:{conn.port}"
+    gateway = conn.gateway
+    if gateway is not None and hasattr(gateway, "client"):  # a ProxyJump hop; a ProxyCommand is a string
+        _open_verified(gateway, hop_to or where)
+    for path in _known_hosts_files(conn):
+        if os.path.exists(path):
+            conn.client.load_system_host_keys(path)  # never written back, unlike load_host_keys
+    conn.client.set_missing_host_key_policy(RejectPolicy())
+    if hop_to:
+        where += f" (ProxyJump hop to {hop_to})"
     try:
         conn.open()
     except BadHostKeyException:
@@ -79,7 +86,6 @@ def connect(host: Host, options: SSHOptions) -> Connection:
         raise RemoteError(f"SSH to {where} failed: {e}") from None
     except OSError as e:
         raise RemoteError(f"cannot reach {where}: {e.strerror or e}") from None
-    return conn
 
 
 def execute(conn: Connection, command: str, stdin: bytes = b"", timeout: float = COMMAND_TIMEOUT) -> tuple[int, str, str]:

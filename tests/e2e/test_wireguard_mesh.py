@@ -100,6 +100,25 @@ def test_unknown_host_key_is_refused(mb, tmp_path):
     assert "host key of root@198.51.100.11:22 is unknown" in r.output
 
 
+def test_proxyjump_hops_have_their_host_keys_checked_too(mb, tmp_path):
+    """s3 reached through s1 (ProxyJump in ssh_config): with s1's key missing from known_hosts the
+    hop is refused, though s3's own key is known, and a direct connection would have worked."""
+    s1, s3 = mb.box.host("s1").address, mb.box.host("s3").address
+    jump = f"Host {s3}\n  ProxyJump root@{s1}\n" + mb.box.ssh_config.read_text()
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(jump)
+    assert mb("up", "--ssh-config", str(cfg)).exit_code == 0, "through the hop, with every key known"
+    known = mb.box.known_hosts.read_text().splitlines(keepends=True)
+    without_s1 = tmp_path / "known_hosts"
+    without_s1.write_text("".join(l for l in known if not l.startswith(f"{s1} ")))
+    cfg.write_text(jump.replace(str(mb.box.known_hosts), str(without_s1)))
+    r = mb("up", "--ssh-config", str(cfg), ok=False)
+    assert r.exit_code == 1
+    assert f"s3: cannot plan: host key of root@{s1}:22 (ProxyJump hop to root@{s3}:22) is unknown" in r.output, \
+        r.output
+    assert re.search(r"s2\s+│ no changes", r.output), r.output
+
+
 def test_a_dead_sshd_fails_only_its_host_and_a_rebooted_host_rejoins(mb):
     """One unreachable host never stops the others; after a reboot, `up` brings it back into the mesh."""
     sh(mb.box, "s3", "kill $(cat /run/sshd.pid)")
