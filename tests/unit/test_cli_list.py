@@ -1,0 +1,22 @@
+"""`meshbeam list`: whole values in plain columns, whatever the terminal's width."""
+
+from __future__ import annotations
+
+from tests.conftest import invoke
+
+
+def test_list_prints_every_value_whole_in_aligned_columns(inv):
+    long_ssh = "deploy@a-rather-long-host-name.eu-west.example.net:2222"
+    assert invoke("add-host", "far-away-server", long_ssh, "--endpoint", "198.51.100.14:51820",
+                  "--dir", str(inv)).exit_code == 0
+    r = invoke("list", "--dir", str(inv))  # CliRunner's terminal is 80 columns wide
+    assert r.exit_code == 0, r.output
+    title, header, *rows = r.stdout.splitlines()
+    assert title == "wireguard mesh 198.18.0.0/24 on mb0, port 51820"
+    assert header.split() == ["name", "kind", "mesh", "address", "endpoint", "ssh", "node"]
+    assert [row.split()[0] for row in rows] == ["s1", "s2", "s3", "far-away-server", "laptop"]
+    far = next(row.split() for row in rows if row.startswith("far-away-server"))
+    assert far == ["far-away-server", "host", "198.18.0.5", "198.51.100.14:51820", long_ssh, "app@198.18.0.5"]
+    assert rows[-1].split() == ["laptop", "peer", "198.18.0.4", "(roaming)", "-", "laptop@198.18.0.4"]
+    starts = {line.index(word) for line, word in zip([header, *rows], ["kind", "host", "host", "host", "host", "peer"])}
+    assert len(starts) == 1, "the kind column starts at one offset on every line"
