@@ -6,6 +6,7 @@ These tests need root on Linux. They fail loudly where that is missing rather th
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,10 @@ from meshbeam.cli import app
 # may need one key change (tinc.KEY_EXPIRE) to repair a stale packet key after simultaneous starts.
 SETTLE = tinc.KEY_EXPIRE + 15
 
+RUN_USER = "mbapp"  # the Erlang nodes' user
+HOME = "/srv/mbapp"  # /srv is private to each sandbox host, so each host has its own home
+
+
 @pytest.fixture(scope="module")
 def sb(request: pytest.FixtureRequest) -> Iterator[sandbox.Sandbox]:
     """3 servers and a laptop behind NAT; each test module names its own prefix (SANDBOX_PREFIX)."""
@@ -36,6 +41,20 @@ def sb(request: pytest.FixtureRequest) -> Iterator[sandbox.Sandbox]:
         sandbox.down(prefix=prefix, purge=True)
     left = {d for d in sandbox.BIND_DIRS if os.path.isdir(d)} - had
     assert not left, f"the sandbox left its mount points on the machine: {sorted(left)}"
+
+
+@pytest.fixture(scope="module")
+def run_user():
+    """A system user for the nodes; its home lives under each host's private /srv."""
+    created = False
+    try:
+        pwd.getpwnam(RUN_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--home-dir", HOME, "--no-create-home", RUN_USER], check=True)
+        created = True
+    yield RUN_USER
+    if created:
+        subprocess.run(["userdel", RUN_USER], check=True)
 
 
 def assert_ssh_still_works(box: sandbox.Sandbox) -> None:

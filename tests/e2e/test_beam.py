@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import pwd
 import signal
 import subprocess
 import time
@@ -15,11 +14,10 @@ import pytest
 
 from meshbeam import inventory, sandbox
 
-from .conftest import SETTLE, Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up, mesh_ip, sh
+from .conftest import (HOME, RUN_USER, SETTLE, Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up,
+                       mesh_ip, sh)
 
 SERVERS = ("s1", "s2", "s3")
-RUN_USER = "mbapp"
-HOME = "/srv/mbapp"  # /srv is private to each sandbox host, so each host has its own home
 VM_ARGS = "/srv/app/vm.args"
 USER_VM_ARGS = """## the application's own flags
 -name stale@old-host.example
@@ -29,20 +27,6 @@ USER_VM_ARGS = """## the application's own flags
 +sbwt none
 """
 USER_LINES = ("+K true", "-env ERL_MAX_PORTS 4096   # a trailing comment", "+sbwt none", "## the application's own flags")
-
-
-@pytest.fixture(scope="module")
-def run_user():
-    """A system user for the nodes; its home lives under each host's private /srv."""
-    created = False
-    try:
-        pwd.getpwnam(RUN_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--home-dir", HOME, "--no-create-home", RUN_USER], check=True)
-        created = True
-    yield RUN_USER
-    if created:
-        subprocess.run(["userdel", RUN_USER], check=True)
 
 
 def erl(box, host: str, name: str, expr: str, *, cookie_home: str = HOME, extra: tuple[str, ...] = (), timeout=30) -> str:
@@ -301,48 +285,3 @@ def test_down_leaves_each_host_as_it_was_before_meshbeam(mb):
         assert r.returncode == 0, r.stderr
     assert "no changes" in mb("down", "--yes").output
 
-
-# -- epmd: none -------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def mb_no_epmd(run_user, tmp_path_factory):
-    """A WireGuard mesh made with `init --epmd none`: every node listens on the one port, and no
-    EPMD runs anywhere."""
-    prefix = "mbbne"
-    sb = sandbox.up(2, prefix=prefix)
-    try:
-        logs = tmp_path_factory.mktemp("erl-logs-no-epmd")
-        for s in sb.servers:
-            sh(sb, s.name, f"mkdir -p {HOME} /srv/app && chown {RUN_USER} {HOME}")
-            sandbox.run(sb, s.name, ["sh", "-c", f"cat > {VM_ARGS}"], input=USER_VM_ARGS.encode())
-        mb = Meshbeam(tmp_path_factory.mktemp("beam-no-epmd") / "inv", sb)
-        mb("init", "--cidr", "198.18.4.0/24", "--epmd", "none")
-        for s in sb.servers:
-            mb("add-host", s.name, f"root@{s.address}", "--vm-args", VM_ARGS, "--run-user", RUN_USER)
-        mb("up")
-        nodes = [start_node(mb, s.name, logs / f"{s.name}.log") for s in sb.servers]
-        try:
-            yield mb
-        finally:
-            for p in nodes:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-        assert_ssh_still_works(sb)
-    finally:
-        sandbox.down(prefix=prefix, purge=True)
-
-
-def test_without_epmd_nodes_connect_on_the_one_port_and_nothing_listens_on_4369(mb_no_epmd):
-    mb = mb_no_epmd
-    no_epmd = ("-erl_epmd_port", "9100")  # the control name's node, too, must know the port without EPMD
-    for a, b in itertools.permutations(("s1", "s2")):
-        ping = f"io:format(\"~p\", [rpc:call('{node(mb, a)}', net_adm, ping, ['{node(mb, b)}'])])"
-        assert eventually(lambda: erl(mb.box, a, ctl(mb, a), ping, extra=no_epmd) == "pong", timeout=SETTLE), \
-            f"{a} -> {b}"
-    for h in ("s1", "s2"):
-        lines = sh(mb.box, h, f"cat {VM_ARGS}").stdout.splitlines()
-        assert "-start_epmd false" in lines and "-erl_epmd_port 9100" in lines
-        listening = [l.split()[3] for l in sh(mb.box, h, "ss -Htln").stdout.splitlines()]
-        assert not [a for a in listening if a.endswith(":4369")], f"something listens on 4369 on {h}: {listening}"
-        assert [a for a in listening if a.endswith(":9100")] == [f"{mesh_ip(mb, h)}:9100"], listening
-        assert sh(mb.box, h, "pgrep -x epmd", check=False).returncode != 0, f"an EPMD runs on {h}"

@@ -12,7 +12,7 @@ import pytest
 
 from meshbeam import sandbox
 
-from .conftest import Meshbeam, eventually, mesh_ip, sh
+from .conftest import SETTLE, Meshbeam, eventually, mesh_ip, sh
 
 SANDBOX_PREFIX = "mbtmx"
 SERVERS = ("s1", "s2", "s3")
@@ -58,6 +58,8 @@ def mb(sb, release, tmp_path_factory):
     for h in SERVERS:
         assert eventually(lambda: rpc(mb, h, "erlang, node, []") == f"'demo@{mesh_ip(mb, h)}'", timeout=40), \
             (logs / f"{h}.log").read_text()
+    for a, b in itertools.permutations(SERVERS, 2):  # the mesh is whole before any test looks at it
+        eventually(lambda: rpc(mb, a, f"net_adm, ping, ['demo@{mesh_ip(mb, b)}']") == "pong", timeout=SETTLE)
     yield mb
     for p in nodes:
         os.killpg(p.pid, signal.SIGKILL)
