@@ -100,6 +100,21 @@ def test_unknown_host_key_is_refused(mb, tmp_path):
     assert "host key of root@198.51.100.11:22 is unknown" in r.output
 
 
+def test_changed_host_key_is_refused_as_a_possible_man_in_the_middle(mb, tmp_path):
+    """known_hosts pairs s1's address with another key (s2's): s1 is refused, the others converge."""
+    s1, s2 = mb.box.host("s1").address, mb.box.host("s2").address
+    keys = {line.split()[0]: line.split()[1:] for line in mb.box.known_hosts.read_text().splitlines()}
+    forged = tmp_path / "known_hosts"
+    forged.write_text("".join(f"{addr} {' '.join(keys[s2] if addr == s1 else key)}\n" for addr, key in keys.items()))
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(mb.box.ssh_config.read_text().replace(str(mb.box.known_hosts), str(forged)))
+    r = mb("up", "--ssh-config", str(cfg), ok=False)
+    assert r.exit_code == 1
+    assert f"host key of root@{s1}:22 does not match known_hosts: it CHANGED" in r.output, r.output
+    assert re.search(r"s2\s+│ no changes", r.output) and re.search(r"s3\s+│ no changes", r.output), r.output
+    assert forged.read_text().count(" ".join(keys[s2])) == 2, "known_hosts is never written back"
+
+
 def test_proxyjump_hops_have_their_host_keys_checked_too(mb, tmp_path):
     """s3 reached through s1 (ProxyJump in ssh_config): with s1's key missing from known_hosts the
     hop is refused, though s3's own key is known, and a direct connection would have worked."""
