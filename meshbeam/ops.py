@@ -54,6 +54,11 @@ def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
     return changed
 
 
+# Secrets in clear never go into git by accident: keys/ (keys.sealed may be committed) and the
+# roaming peers' configs. Written by init only where the directory has no .gitignore yet.
+GITIGNORE = "# written by `meshbeam init`: these hold private keys in clear\n/keys/\n/peers/\n"
+
+
 def init(directory: Path, mesh: Mesh, *, force: bool, store: KeyStore | None = None) -> None:
     inventory.validate(mesh)
     if inventory.exists(directory) and not force:
@@ -66,6 +71,8 @@ def init(directory: Path, mesh: Mesh, *, force: bool, store: KeyStore | None = N
     store.create_dir()
     store.create_cookie()
     inventory.save(directory, mesh)
+    if not (directory / ".gitignore").exists():
+        atomic_write(directory / ".gitignore", GITIGNORE)
 
 
 def _add(directory: Path, mesh: Mesh, build: type[Host] | type[Peer], **fields: object) -> tuple[Mesh, Host | Peer]:

@@ -137,9 +137,9 @@ def test_crafted_parameters_are_refused_before_deriving():
 def test_sealed_inventory_works_through_the_cli_and_unseals_to_the_same_keys(sealed_inv, monkeypatch):
     d = sealed_inv
     monkeypatch.setenv(sealed.ENV, PW)
-    assert sorted(p.name for p in d.iterdir()) == ["keys.sealed", "mesh.yaml", "peers"]
+    assert sorted(p.name for p in d.iterdir()) == [".gitignore", "keys.sealed", "mesh.yaml", "peers"]
     assert stat.S_IMODE((d / "keys.sealed").stat().st_mode) == 0o600
-    assert not list(d.glob(".*")), "no temp files left behind"
+    assert [p.name for p in d.glob(".*")] == [".gitignore"], "no temp files left behind"
     store = KeyStore(d)
     mesh = inventory.load(d)
     private = {m.name: store.private_key(m.name) for m in mesh.members}
