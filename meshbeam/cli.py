@@ -388,9 +388,13 @@ def render(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the rendered files (OUT/NAME/...).")],
     dir: DirOpt = DEFAULT_DIR,
 ) -> None:
-    """Write every member's configs locally (wg-quick, vm.args block, firewall); touch no host."""
-    count = ops.render_to(dir, out_dir)
-    out.print(f"wrote {count} files under {out_dir}")
+    """Write every member's configs locally (wg-quick, vm.args block, firewall); touch no host.
+
+    OUT must be new, empty or an earlier render's: files there that the mesh no longer has
+    (a removed member's) are deleted, so that OUT can be copied as it is.
+    """
+    written, removed = ops.render_to(dir, out_dir)
+    out.print(f"wrote {written} files under {out_dir}" + (f", removed {removed} stale" if removed else ""))
 
 
 @app.command()

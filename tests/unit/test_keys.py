@@ -5,9 +5,10 @@ import subprocess
 
 import pytest
 
-from meshbeam import keys
+from meshbeam import inventory, keys
 from meshbeam.errors import InputError
 from meshbeam.keys import KeyStore
+from tests.conftest import invoke
 
 
 def test_private_keys_are_clamped_like_wg_genkey():
@@ -78,3 +79,22 @@ def test_rotate_replaces_keys_and_only_the_pairs_they_touch(tmp_path):
     assert fresh.private_key("a") != before_key
     assert fresh.psk("b", "c") == before[("b", "c")]
     assert fresh.psk("a", "b") != before[("a", "b")] and fresh.psk("a", "c") != before[("a", "c")]
+
+
+def test_rotate_keys_through_the_cli_renews_the_named_member_and_its_peer_config(inv):
+    """The CLI path end to end on the inventory: YAML, key files, pairs and the peer's config file."""
+    before_mesh, store = inventory.load(inv), KeyStore(inv)
+    before_psks, before_laptop_key = dict(store.psks()), store.private_key("laptop")
+    before_conf = (inv / "peers" / "laptop.conf").read_text()
+    r = invoke("rotate-keys", "laptop", "--dir", str(inv))
+    assert r.exit_code == 0, r.output
+    assert f"rewrote {inv / 'peers' / 'laptop.conf'}" in r.output
+    mesh, fresh = inventory.load(inv), KeyStore(inv)
+    assert keys.public_key(fresh.private_key("laptop")) == mesh.member("laptop").public_key != \
+        before_mesh.member("laptop").public_key
+    assert fresh.private_key("laptop") != before_laptop_key
+    assert all(mesh.member(n).public_key == before_mesh.member(n).public_key for n in ("s1", "s2", "s3"))
+    for pair, psk in fresh.psks().items():
+        assert (psk != before_psks[pair]) == ("laptop" in pair), pair
+    conf = (inv / "peers" / "laptop.conf").read_text()
+    assert conf != before_conf and f"PrivateKey = {fresh.private_key('laptop')}" in conf

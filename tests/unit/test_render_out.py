@@ -7,12 +7,19 @@ from pathlib import Path
 
 from meshbeam import beamcfg, beamplan, inventory, tincplan, wireguard
 from meshbeam.keys import KeyStore
+from meshbeam.ops import RENDER_MARK
 from tests.conftest import invoke
 
 
 def _files(out: Path) -> dict[str, tuple[bytes, int]]:
     return {str(f.relative_to(out)): (f.read_bytes(), stat.S_IMODE(f.stat().st_mode))
-            for f in sorted(out.rglob("*")) if f.is_file()}
+            for f in sorted(out.rglob("*")) if f.is_file() and f.name != RENDER_MARK}
+
+
+def _tinc_inventory(d: Path) -> None:
+    for args in (("init", "--backend", "tinc", "--cidr", "198.18.0.0/24", "--port", "655"),
+                 ("add-host", "s1", "198.51.100.11"), ("add-host", "s2", "198.51.100.12"), ("add-peer", "lap")):
+        assert invoke(*args, "--dir", str(d)).exit_code == 0
 
 
 def test_wireguard_render_writes_what_up_would_push(inv, tmp_path):
@@ -31,12 +38,64 @@ def test_wireguard_render_writes_what_up_would_push(inv, tmp_path):
 
 def test_tinc_render_writes_each_member_directory(tmp_path):
     d, out = tmp_path / "inv", tmp_path / "out"
-    for args in (("init", "--backend", "tinc", "--cidr", "198.18.0.0/24", "--port", "655"),
-                 ("add-host", "s1", "198.51.100.11"), ("add-host", "s2", "198.51.100.12"), ("add-peer", "lap")):
-        assert invoke(*args, "--dir", str(d)).exit_code == 0
+    _tinc_inventory(d)
     assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
     mesh, store = inventory.load(d), KeyStore(d)
     want = {f"{m.name}/mb0/{rel}": (text.encode(), mode)
             for m in mesh.members for rel, (text, mode) in tincplan.files(mesh, m, store).items()}
     assert _files(out) == want
     assert want["s1/mb0/rsa_key.priv"][1] == 0o600
+
+
+def test_a_new_render_removes_what_the_mesh_no_longer_has(inv, tmp_path):
+    out = tmp_path / "out"
+    assert invoke("render", "--out", str(out), "--dir", str(inv)).exit_code == 0
+    before = _files(out)
+    (out / "s1" / ".mb0.conf.x1y2.tmp").write_text("left by a killed render")
+    assert invoke("remove-peer", "laptop", "--dir", str(inv)).exit_code == 0
+    r = invoke("render", "--out", str(out), "--dir", str(inv))
+    assert r.exit_code == 0, r.output
+    assert "removed 2 stale" in r.output  # laptop/mb0.conf and the temp file
+    assert not (out / "laptop").exists()
+    after = _files(out)
+    assert set(after) == set(before) - {"laptop/mb0.conf"}
+    assert b"# laptop" not in after["s1/mb0.conf"][0]
+    assert invoke("render", "--out", str(out), "--dir", str(inv)).output.strip().endswith(f"under {out}")
+    assert _files(out) == after, "an unchanged mesh renders the same bytes"
+
+
+def test_a_removed_tinc_member_leaves_no_hosts_file_behind(tmp_path):
+    d, out = tmp_path / "inv", tmp_path / "out"
+    _tinc_inventory(d)
+    assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
+    assert (out / "s1" / "mb0" / "hosts" / "lap").exists()
+    assert invoke("remove-peer", "lap", "--dir", str(d)).exit_code == 0
+    assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
+    assert not (out / "s1" / "mb0" / "hosts" / "lap").exists() and not (out / "lap").exists()
+    mesh, store = inventory.load(d), KeyStore(d)
+    assert _files(out) == {f"{m.name}/mb0/{rel}": (text.encode(), mode)
+                           for m in mesh.members for rel, (text, mode) in tincplan.files(mesh, m, store).items()}
+
+
+def test_a_directory_that_render_did_not_make_is_refused_untouched(inv, tmp_path):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"\xff\xd8")
+    r = invoke("render", "--out", str(out), "--dir", str(inv))
+    assert r.exit_code == 2
+    assert [line for line in r.stderr.splitlines() if line.strip()] == [
+        f"error: {out} is not empty and holds no earlier `meshbeam render` output; give a new or empty directory"]
+    assert sorted(p.name for p in out.iterdir()) == ["holiday.jpg"]
+
+
+def test_pruning_removes_symlinks_and_never_follows_them(inv, tmp_path):
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("not meshbeam's")
+    assert invoke("render", "--out", str(out), "--dir", str(inv)).exit_code == 0
+    (out / "s1" / "linked-dir").symlink_to(victim, target_is_directory=True)
+    (out / "linked-file").symlink_to(victim / "keep.txt")
+    r = invoke("render", "--out", str(out), "--dir", str(inv))
+    assert r.exit_code == 0 and "removed 2 stale" in r.output, r.output
+    assert not (out / "s1" / "linked-dir").is_symlink() and not (out / "linked-file").is_symlink()
+    assert (victim / "keep.txt").read_text() == "not meshbeam's"
