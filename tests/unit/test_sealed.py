@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -84,9 +83,7 @@ def sealed_inv(tmp_path: Path) -> Path:
 
 
 def test_roundtrip_with_the_real_parameters(real_kdf):
-    t = time.perf_counter()
-    blob = sealed.seal(SECRET_FILES, PW)
-    assert time.perf_counter() - t < 10, "one Argon2id MODERATE derivation"
+    blob = sealed.seal(SECRET_FILES, PW)  # no time is asserted: the header shows the real cost was used
     assert blob.startswith(sealed.MAGIC)
     header = sealed.parse(blob, "x")
     assert (header.opslimit, header.memlimit) == (3, 256 * 1024 * 1024)
