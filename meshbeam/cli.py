@@ -141,7 +141,10 @@ def add_peer(
 
 def _remove(dir: Path, name: str, kind: type) -> None:
     mesh = ops.remove(dir, name, kind)
-    out.print(f"removed {name}; its keys are destroyed. Run `meshbeam up` to remove it from the hosts")
+    out.print(f"removed {name}; its keys are destroyed. Run `meshbeam up` so that the other hosts forget it")
+    if kind is Host:  # meshbeam no longer reaches it, so it keeps what `up` put there
+        out.print(f"{name} itself still has meshbeam's interface, files and firewall table, as meshbeam no longer "
+                  f"reaches it; `meshbeam down --only {name}` before `remove-host` cleans a host")
     if not mesh.members:
         out.print("the mesh has no members left")
 
@@ -149,7 +152,10 @@ def _remove(dir: Path, name: str, kind: type) -> None:
 @app.command("remove-host")
 @handles_errors
 def remove_host(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
-    """Remove a server from the inventory (hosts forget it at the next `up`)."""
+    """Remove a server from the inventory (hosts forget it at the next `up`).
+
+    The server itself is no longer reached: run `meshbeam down --only NAME` first to clean it.
+    """
     _remove(dir, name, Host)
 
 

@@ -1,4 +1,4 @@
-"""`meshbeam list`: whole values in plain columns, whatever the terminal's width."""
+"""What commands print: `list` in whole values, whatever the terminal's width; what removal leaves behind."""
 
 from __future__ import annotations
 
@@ -20,3 +20,12 @@ def test_list_prints_every_value_whole_in_aligned_columns(inv):
     assert rows[-1].split() == ["laptop", "peer", "198.18.0.4", "(roaming)", "-", "laptop@198.18.0.4"]
     starts = {line.index(word) for line, word in zip([header, *rows], ["kind", "host", "host", "host", "host", "peer"])}
     assert len(starts) == 1, "the kind column starts at one offset on every line"
+
+
+def test_remove_host_says_the_host_itself_is_not_cleaned(inv):
+    r = invoke("remove-host", "s2", "--dir", str(inv))
+    assert r.exit_code == 0, r.output
+    assert "s2 itself still has meshbeam's interface, files and firewall table" in r.output
+    assert "`meshbeam down --only s2` before `remove-host` cleans a host" in r.output
+    r = invoke("remove-peer", "laptop", "--dir", str(inv))
+    assert r.exit_code == 0 and "itself still has" not in r.output, r.output
