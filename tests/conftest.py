@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from meshbeam import tinc
 from meshbeam.cli import app
+
+# How long a freshly started mesh may take to be whole. WireGuard needs one handshake; tinc 1.0
+# may need one key change (tinc.KEY_EXPIRE) to repair a stale packet key after simultaneous starts.
+SETTLE = tinc.KEY_EXPIRE + 15
 
 
 def invoke(*args: str):

@@ -16,12 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meshbeam import inventory, sandbox, tinc
+from meshbeam import inventory, sandbox
 from meshbeam.cli import app
-
-# How long a freshly started mesh may take to be whole. WireGuard needs one handshake; tinc 1.0
-# may need one key change (tinc.KEY_EXPIRE) to repair a stale packet key after simultaneous starts.
-SETTLE = tinc.KEY_EXPIRE + 15
 
 RUN_USER = "mbapp"  # the Erlang nodes' user
 HOME = "/srv/mbapp"  # /srv is private to each sandbox host, so each host has its own home

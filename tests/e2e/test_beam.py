@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from meshbeam import inventory, sandbox
+from tests.conftest import SETTLE
 
-from .conftest import (HOME, RUN_USER, SETTLE, Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up,
+from .conftest import (HOME, RUN_USER, Meshbeam, assert_ssh_still_works, eventually, laptop_down, laptop_up,
                        mesh_ip, sh)
 
 SERVERS = ("s1", "s2", "s3")

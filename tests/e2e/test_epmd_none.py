@@ -13,8 +13,9 @@ import signal
 import pytest
 
 from meshbeam import sandbox
+from tests.conftest import SETTLE
 
-from .conftest import HOME, RUN_USER, SETTLE, Meshbeam, assert_ssh_still_works, eventually, mesh_ip, sh
+from .conftest import HOME, RUN_USER, Meshbeam, assert_ssh_still_works, eventually, mesh_ip, sh
 from .test_beam import USER_VM_ARGS, VM_ARGS, ctl, erl, node, start_node
 
 

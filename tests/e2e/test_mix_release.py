@@ -11,8 +11,9 @@ import subprocess
 import pytest
 
 from meshbeam import sandbox
+from tests.conftest import SETTLE
 
-from .conftest import SETTLE, Meshbeam, eventually, mesh_ip, sh
+from .conftest import Meshbeam, eventually, mesh_ip, sh
 
 SANDBOX_PREFIX = "mbtmx"
 SERVERS = ("s1", "s2", "s3")

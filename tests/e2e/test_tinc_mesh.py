@@ -6,7 +6,9 @@ import itertools
 
 import pytest
 
-from .conftest import SETTLE, Meshbeam, eventually, laptop_up, mesh_ip, ping, sh, tcp_session
+from tests.conftest import SETTLE
+
+from .conftest import Meshbeam, eventually, laptop_up, mesh_ip, ping, sh, tcp_session
 
 SANDBOX_PREFIX = "mbttc"
 SERVERS = ("s1", "s2", "s3")

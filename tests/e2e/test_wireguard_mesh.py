@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -88,13 +89,17 @@ def test_adding_a_peer_keeps_a_live_tcp_connection(mb, tmp_path):
     assert "laptop2" in sh(mb.box, "s3", "cat /etc/wireguard/mb0.conf").stdout
 
 
+def ssh_config_with(mb: Meshbeam, tmp_path: Path, known_hosts: str, head: str = "") -> Path:
+    """A copy of the sandbox's ssh_config that reads `known_hosts` instead, with `head` put first."""
+    known, cfg = tmp_path / "known_hosts", tmp_path / "ssh_config"
+    known.write_text(known_hosts)
+    cfg.write_text(head + mb.box.ssh_config.read_text().replace(str(mb.box.known_hosts), str(known)))
+    return cfg
+
+
 def test_unknown_host_key_is_refused(mb, tmp_path):
     """An unknown host key is a clear error naming the host; the others still converge."""
-    cfg = tmp_path / "ssh_config"
-    text = mb.box.ssh_config.read_text()
-    empty_known = tmp_path / "known_hosts"
-    empty_known.write_text("")
-    cfg.write_text(text.replace(str(mb.box.known_hosts), str(empty_known)))
+    cfg = ssh_config_with(mb, tmp_path, "")
     r = mb("up", "--ssh-config", str(cfg), ok=False)
     assert r.exit_code == 1
     assert "host key of root@198.51.100.11:22 is unknown" in r.output
@@ -104,29 +109,25 @@ def test_changed_host_key_is_refused_as_a_possible_man_in_the_middle(mb, tmp_pat
     """known_hosts pairs s1's address with another key (s2's): s1 is refused, the others converge."""
     s1, s2 = mb.box.host("s1").address, mb.box.host("s2").address
     keys = {line.split()[0]: line.split()[1:] for line in mb.box.known_hosts.read_text().splitlines()}
-    forged = tmp_path / "known_hosts"
-    forged.write_text("".join(f"{addr} {' '.join(keys[s2] if addr == s1 else key)}\n" for addr, key in keys.items()))
-    cfg = tmp_path / "ssh_config"
-    cfg.write_text(mb.box.ssh_config.read_text().replace(str(mb.box.known_hosts), str(forged)))
+    forged = "".join(f"{addr} {' '.join(keys[s2] if addr == s1 else key)}\n" for addr, key in keys.items())
+    cfg = ssh_config_with(mb, tmp_path, forged)
     r = mb("up", "--ssh-config", str(cfg), ok=False)
     assert r.exit_code == 1
     assert f"host key of root@{s1}:22 does not match known_hosts: it CHANGED" in r.output, r.output
     assert re.search(r"s2\s+│ no changes", r.output) and re.search(r"s3\s+│ no changes", r.output), r.output
-    assert forged.read_text().count(" ".join(keys[s2])) == 2, "known_hosts is never written back"
+    assert (tmp_path / "known_hosts").read_text() == forged, "known_hosts is never written back"
 
 
 def test_proxyjump_hops_have_their_host_keys_checked_too(mb, tmp_path):
     """s3 reached through s1 (ProxyJump in ssh_config): with s1's key missing from known_hosts the
     hop is refused, though s3's own key is known, and a direct connection would have worked."""
     s1, s3 = mb.box.host("s1").address, mb.box.host("s3").address
-    jump = f"Host {s3}\n  ProxyJump root@{s1}\n" + mb.box.ssh_config.read_text()
-    cfg = tmp_path / "ssh_config"
-    cfg.write_text(jump)
+    jump = f"Host {s3}\n  ProxyJump root@{s1}\n"
+    known = mb.box.known_hosts.read_text()
+    cfg = ssh_config_with(mb, tmp_path, known, jump)
     assert mb("up", "--ssh-config", str(cfg)).exit_code == 0, "through the hop, with every key known"
-    known = mb.box.known_hosts.read_text().splitlines(keepends=True)
-    without_s1 = tmp_path / "known_hosts"
-    without_s1.write_text("".join(l for l in known if not l.startswith(f"{s1} ")))
-    cfg.write_text(jump.replace(str(mb.box.known_hosts), str(without_s1)))
+    without_s1 = "".join(l for l in known.splitlines(keepends=True) if not l.startswith(f"{s1} "))
+    cfg = ssh_config_with(mb, tmp_path, without_s1, jump)
     r = mb("up", "--ssh-config", str(cfg), ok=False)
     assert r.exit_code == 1
     assert f"s3: cannot plan: host key of root@{s1}:22 (ProxyJump hop to root@{s3}:22) is unknown" in r.output, \

@@ -22,6 +22,13 @@ def _tinc_inventory(d: Path) -> None:
         assert invoke(*args, "--dir", str(d)).exit_code == 0
 
 
+def _tinc_files(d: Path) -> dict[str, tuple[bytes, int]]:
+    """What render should write for the tinc inventory at `d`: each member's directory, as `up` pushes it."""
+    mesh, store = inventory.load(d), KeyStore(d)
+    return {f"{m.name}/mb0/{rel}": (text.encode(), mode)
+            for m in mesh.members for rel, (text, mode) in tincplan.files(mesh, m, store).items()}
+
+
 def test_wireguard_render_writes_what_up_would_push(inv, tmp_path):
     out = tmp_path / "out"
     r = invoke("render", "--out", str(out), "--dir", str(inv))
@@ -40,9 +47,7 @@ def test_tinc_render_writes_each_member_directory(tmp_path):
     d, out = tmp_path / "inv", tmp_path / "out"
     _tinc_inventory(d)
     assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
-    mesh, store = inventory.load(d), KeyStore(d)
-    want = {f"{m.name}/mb0/{rel}": (text.encode(), mode)
-            for m in mesh.members for rel, (text, mode) in tincplan.files(mesh, m, store).items()}
+    want = _tinc_files(d)
     assert _files(out) == want
     assert want["s1/mb0/rsa_key.priv"][1] == 0o600
 
@@ -72,9 +77,7 @@ def test_a_removed_tinc_member_leaves_no_hosts_file_behind(tmp_path):
     assert invoke("remove-peer", "lap", "--dir", str(d)).exit_code == 0
     assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
     assert not (out / "s1" / "mb0" / "hosts" / "lap").exists() and not (out / "lap").exists()
-    mesh, store = inventory.load(d), KeyStore(d)
-    assert _files(out) == {f"{m.name}/mb0/{rel}": (text.encode(), mode)
-                           for m in mesh.members for rel, (text, mode) in tincplan.files(mesh, m, store).items()}
+    assert _files(out) == _tinc_files(d)
 
 
 def test_a_directory_that_render_did_not_make_is_refused_untouched(inv, tmp_path):

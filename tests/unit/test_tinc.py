@@ -13,6 +13,7 @@ import pytest
 
 from meshbeam import tinc
 from meshbeam.tinc import Node
+from tests.conftest import SETTLE
 
 NET = "mbtest"
 IFACE = "mbt0"
@@ -225,11 +226,6 @@ def daemons(tmp_path):
 def _pings(ns: str, address: str) -> bool:
     cmd = ["ip", "netns", "exec", ns, "ping", "-c1", "-W1", address]
     return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True).returncode == 0
-
-
-# tinc 1.0 can keep a stale packet key after simultaneous starts, until the next key change
-# (tinc.KEY_EXPIRE): a start may take that long to give a whole mesh (see the README).
-SETTLE = tinc.KEY_EXPIRE + 15
 
 
 def _wait_mesh(d: Daemons, within: float = SETTLE) -> None:
