@@ -90,3 +90,12 @@ def _fmt(c: object) -> str:
     if isinstance(c, float):
         return f"{c:.3f}" if c < 10 else f"{c:.1f}"
     return str(c)
+
+
+VM_ARGS = "/srv/app/releases/1.0.0/vm.args"  # every generated host runs a node
+
+
+def write_hosts_csv(path: Path, names: list[str], first: int = 0) -> None:
+    """An `add-host --from` file: the hosts NAMES, underlay addresses from index `first`, --vm-args on each."""
+    rows = [f"{name},root@{underlay_address(first + i)},{VM_ARGS}\n" for i, name in enumerate(names)]
+    path.write_text("name,ssh,vm_args\n" + "".join(rows))

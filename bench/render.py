@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import ipaddress
 import json
 import shutil
 import statistics
@@ -42,7 +41,7 @@ from common import (
     measure,
     meshbeam,
     print_table,
-    underlay_address,
+    write_hosts_csv,
 )
 
 SIZES = (250, 500, 1000)
@@ -51,25 +50,17 @@ WGM_COLUMNS = ("Name", "Address", "Endpoint", "AllowedIPs", "ListenPort", "Persi
 
 
 def make_inventory(directory: Path, n: int) -> dict[str, tuple[str, str, str]]:
-    """n hosts with keys, every pairwise preshared key and a cookie, via meshbeam's inventory and keys
-    APIs (n add-host subprocesses would take minutes). Returns name -> (mesh address, endpoint host, private key)."""
+    """n hosts, each with --vm-args, added as a user would: `meshbeam init`, then one
+    `meshbeam add-host --from` CSV. Returns name -> (mesh address, endpoint host, private key)."""
     from meshbeam import inventory, keys
 
-    store = keys.KeyStore(directory)
-    store.create_dir()
-    store.create_cookie()
-    net = ipaddress.IPv4Network(MESH_CIDR)
-    hosts, members = [], {}
-    for i in range(n):
-        name, private, underlay = f"h{i:04d}", keys.generate_private(), underlay_address(i)
-        address = str(net.network_address + i + 1)
-        hosts.append(inventory.Host(name=name, ssh=f"root@{underlay}", address=address,
-                                    endpoint=f"{underlay}:51820", public_key=keys.public_key(private)))
-        store.store_member_key(name, private)
-        members[name] = (address, underlay, private)
-    store.sync_psks(members)
-    inventory.save(directory, inventory.Mesh(cidr=MESH_CIDR, hosts=tuple(hosts)))
-    return members
+    checked(measure([*meshbeam(), "init", "--cidr", MESH_CIDR, "--dir", str(directory)]), "meshbeam init")
+    names = [f"h{i:04d}" for i in range(n)]
+    write_hosts_csv(directory.parent / "hosts.csv", names)
+    checked(measure([*meshbeam(), "add-host", "--from", str(directory.parent / "hosts.csv"), "--dir", str(directory)]),
+            "meshbeam add-host --from")
+    mesh, store = inventory.load(directory), keys.KeyStore(directory)
+    return {h.name: (h.address, h.endpoint.rsplit(":", 1)[0], store.private_key(h.name)) for h in mesh.hosts}
 
 
 def write_wgm_database(path: Path, members: dict[str, tuple[str, str, str]]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 
-from . import beamcfg, firewall
+from . import envsh, firewall, vmargs, vmargs_lint
+from .command import Cmd, Sh, lines, sh
 from .inventory import Host, Mesh
-from .plan import Action, Facts, FileFact, Write, write_if_needed
+from .plan import Action, Facts, Write, original, restore, write_if_needed
 
 NFT_FILE = "/etc/meshbeam/nftables.nft"
 NFT_TABLE = "meshbeam"
@@ -26,9 +26,9 @@ def control_node(host: Host) -> str:
     return f"meshbeam_ctl@{host.address}"
 
 
-def settings(mesh: Mesh, host: Host) -> beamcfg.DistSettings:
+def settings(mesh: Mesh, host: Host) -> vmargs.DistSettings:
     allow = mesh.nodes() + (control_node(host),)
-    return beamcfg.DistSettings(node=host.node, address=host.address, port=mesh.dist_port, epmd=mesh.epmd,
+    return vmargs.DistSettings(node=host.node, address=host.address, port=mesh.dist_port, epmd=mesh.epmd,
                                 allow=allow, name_flag=not host.mix_release)
 
 
@@ -52,15 +52,15 @@ def query_paths(host: Host) -> tuple[str, ...]:
 
 
 PROBES = (
-    ("nft-table", f"nft list table inet {NFT_TABLE} >/dev/null 2>&1"),
-    ("epmd-socket", "systemctl is-active --quiet epmd.socket 2>/dev/null"),
+    ("nft-table", sh("nft list table inet {} >/dev/null 2>&1", NFT_TABLE)),
+    ("epmd-socket", sh("systemctl is-active --quiet epmd.socket 2>/dev/null")),
 )
 
 
-def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, str], ...]:
+def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, Cmd], ...]:
     # A node listening on its dist port is running: only then is the live allow-list update
     # worth its Erlang start (about 0.3 s per host).
-    running = f"ss -Htln 2>/dev/null | grep -q '{host.address}:{mesh.dist_port} '"
+    running = sh("ss -Htln 2>/dev/null | grep -qF -- {}", f"{host.address}:{mesh.dist_port} ")
     return PROBES + (("node-running", running),)
 
 
@@ -74,15 +74,11 @@ def _resolve(path: str, facts: Facts) -> str:
     return f"{home.rstrip('/')}/{rest}"
 
 
-def _at(fact: FileFact, path: str) -> FileFact:
-    return FileFact(path, fact.exists, fact.mode, fact.owner, fact.content)
-
-
 def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[Action], list[str]]:
     """The BEAM part of a host's plan: its writes, its actions and the notes shown with it."""
     assert host.vm_args
     original = (facts.files[host.vm_args].content or b"").decode()
-    new_vm = beamcfg.apply_block(original, settings(mesh, host))
+    new_vm = vmargs.apply_block(original, settings(mesh, host))
     out = writes(mesh, host, cookie, facts, new_vm.encode())
     return out, actions(mesh, host, facts, out), notes(mesh, host, facts) + lint_rendered(new_vm, host)
 
@@ -94,22 +90,24 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> 
     owner = vm.owner or host.run_user
     mode = vm.mode if vm.mode is not None else 0o644
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
-    if vm.exists and not backup.exists and beamcfg.MARK_BEGIN.encode() not in (vm.content or b""):
+    if vm.exists and not backup.exists and vmargs.MARK_BEGIN.encode() not in (vm.content or b""):
         # Keep the user's original once, before the first rewrite.
-        out.append(Write(backup.path, vm.content or b"", mode, owner, False, "backup"))
+        kept_by = backup.actor if backup.actor != "root" else owner  # see plan.write_if_needed
+        out.append(Write(backup.path, vm.content or b"", mode, kept_by, False, "backup", backup, backup.actor))
     if host.mix_release:
         # The release sets its node name from env.sh (RELEASE_NODE), never from vm.args.
         env = facts.files[env_sh_path(host)]
-        new_env = beamcfg.apply_env_sh((env.content or b"").decode(), host.node).encode()
+        new_env = envsh.apply_env_sh((env.content or b"").decode(), host.node).encode()
         out += [w for w in [write_if_needed(env, new_env, env.mode or 0o755, env.owner or host.run_user, False)] if w]
     for w in (
         write_if_needed(vm, new_vm, mode, owner, secret=False),
         write_if_needed(
-            _at(facts.files[cookie_path(host)], _resolve(cookie_path(host), facts)),
+            facts.files[cookie_path(host)],
             cookie.encode(),
             0o400,
             host.run_user,
             secret=True,
+            path=_resolve(cookie_path(host), facts),
         ),
         write_if_needed(
             facts.files[NFT_FILE],
@@ -128,15 +126,15 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> 
 
 def _block_lines(text: str) -> range:
     lines = text.splitlines()
-    begin = lines.index(beamcfg.MARK_BEGIN) + 1
-    return range(begin, lines.index(beamcfg.MARK_END, begin) + 2)
+    begin = lines.index(vmargs.MARK_BEGIN) + 1
+    return range(begin, lines.index(vmargs.MARK_END, begin) + 2)
 
 
 def lint_rendered(text: str, host: Host) -> list[str]:
     """`up` lints what it is about to write, once. A finding inside the managed block is a bug
     and is never shipped; findings in the user's own lines are returned as plan notes."""
     inside = _block_lines(text)
-    findings = beamcfg.lint(text, bind_address=host.address)
+    findings = vmargs_lint.lint(text, bind_address=host.address)
     bad = [f for f in findings if f.line in inside]
     if bad:
         raise ValueError(f"rendered vm.args fails its own lint at line {bad[0].line}: {bad[0].message}")
@@ -147,20 +145,21 @@ def actions(mesh: Mesh, host: Host, facts: Facts, written: list[Write]) -> list[
     paths = {w.path for w in written}
     acts = []
     if NFT_FILE in paths or "nft-table" not in facts.flags:
-        acts.append(Action(f"nft -f {NFT_FILE} (table inet {NFT_TABLE})", f"nft -f {NFT_FILE}"))
+        acts.append(Action(f"nft -f {NFT_FILE} (table inet {NFT_TABLE})", sh("nft -f {}", NFT_FILE)))
     if host.vm_args in paths and "node-running" in facts.flags:
         acts.append(Action(f"extend the allow list of the running {host.node}", live_allow_script(mesh, host, facts)))
     return acts
 
 
-def live_allow_script(mesh: Mesh, host: Host, facts: Facts) -> str:
+def live_allow_script(mesh: Mesh, host: Host, facts: Facts) -> Cmd:
     """Append missing names to a running node's allow list with a short-lived hidden node.
 
     allow/1 only appends, so names that left the cluster stay allowed until the node restarts.
-    The control node reads the cookie from the run user's home, never from its argv.
+    The control node reads the cookie from the run user's home, never from its argv; the copy
+    is read as the one who owns that home (hostlib's read_owned), never through a link.
     """
-    wanted = ",".join(beamcfg.erl_atom(n) for n in settings(mesh, host).allow)
-    target = beamcfg.erl_atom(host.node)
+    wanted = ",".join(vmargs.erl_atom(n) for n in settings(mesh, host).allow)
+    target = vmargs.erl_atom(host.node)
     expr = (
         f"T = {target}, "
         "case net_adm:ping(T) of "
@@ -170,18 +169,19 @@ def live_allow_script(mesh: Mesh, host: Host, facts: Facts) -> str:
         "io:format(\"allowed ~p on ~s~n\", [New, T]) end, halt()."
     )
     # -start_epmd false: an EPMD started here would listen on every interface, not the mesh address.
-    epmd = " -start_epmd false" + (f" -erl_epmd_port {mesh.dist_port}" if mesh.epmd == "none" else "")
-    cookie = shlex.quote(_resolve(cookie_path(host), facts))
-    return (
+    epmd = sh(" -erl_epmd_port {}", mesh.dist_port) if mesh.epmd == "none" else Cmd()
+    return lines(
         # a private copy of the cookie as the control node's ~/.erlang.cookie: never on its argv
-        f'mkdir -p "$work/home" && cp {cookie} "$work/home/.erlang.cookie" && chmod 400 "$work/home/.erlang.cookie" && '
-        f'HOME="$work/home" run_logged erl -noshell -hidden -dist_listen false{epmd} '
-        f"-name {control_node(host)} -eval {shlex.quote(expr)} && cat \"$work/log\""
-    )
+        sh('mkdir -p "$work/home"'),
+        sh('read_owned {} > "$work/home/.erlang.cookie"', _resolve(cookie_path(host), facts)),
+        sh('chmod 400 "$work/home/.erlang.cookie"'),
+        Cmd(Sh('HOME="$work/home" run_logged erl -noshell -hidden -dist_listen false -start_epmd false'), epmd,
+            sh(" -name {} -eval {}", control_node(host), expr)),
+    ) + sh('cat "$work/log"')
 
 
 def _allowed_in_block(vm_args: str) -> set[str]:
-    begin, end = vm_args.find(beamcfg.MARK_BEGIN), vm_args.find(beamcfg.MARK_END)
+    begin, end = vm_args.find(vmargs.MARK_BEGIN), vm_args.find(vmargs.MARK_END)
     if begin < 0 or end < 0:
         return set()
     block = vm_args[begin:end]
@@ -229,29 +229,36 @@ def join_commands(mesh: Mesh, node: str, cookie_file: str) -> list[str]:
 
 
 def teardown(host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
-    """Restore the user's vm.args (lines meshbeam commented out come back), drop the cookie
-    meshbeam wrote, the backup and meshbeam's nftables table."""
+    """Restore the user's vm.args and env.sh (lines meshbeam commented out come back; the user's
+    own later edits stay), put back the cookie file as it was before meshbeam (from its backup),
+    and drop the vm.args copy and meshbeam's nftables table."""
     assert host.vm_args
-    writes, removes, actions = [], [], []
-    vm = facts.files[host.vm_args]
-    if vm.exists and vm.content is not None and beamcfg.MARK_BEGIN.encode() in vm.content:
-        restored = beamcfg.remove_block(vm.content.decode()).encode()
-        w = write_if_needed(vm, restored, vm.mode or 0o644, vm.owner or host.run_user, secret=False)
-        writes += [w] if w else []
+    writes: list[Write] = []
+    removes: list[str] = []
+    actions: list[Action] = []
+    for path, default_mode in [(host.vm_args, 0o644)] + ([(env_sh_path(host), 0o755)] if host.mix_release else []):
+        f = facts.files[path]
+        if f.exists and f.content is not None and vmargs.MARK_BEGIN.encode() in f.content:
+            restored = vmargs.remove_block(f.content.decode()).encode()
+            was = original(facts, path)
+            if was is not None and not was.exists and not restored.strip():
+                removes.append(path)  # meshbeam made it: it goes
+                continue
+            w = write_if_needed(f, restored, f.mode or default_mode, f.owner or host.run_user, secret=False)
+            writes += [w] if w else []
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
     if backup.exists:
         removes.append(backup.path)
-    if host.mix_release:
-        env = facts.files[env_sh_path(host)]
-        if env.exists and env.content is not None and beamcfg.MARK_BEGIN.encode() in env.content:
-            w = write_if_needed(env, beamcfg.remove_block(env.content.decode()).encode(), env.mode or 0o755,
-                                env.owner or host.run_user, secret=False)
-            writes += [w] if w else []
-    c = facts.files[cookie_path(host)]
-    if c.exists and c.content == cookie.encode() and not host.mix_release:  # a release needs its COOKIE
-        removes.append(_resolve(cookie_path(host), facts))
+    key = cookie_path(host)
+    c = facts.files[key]
+    back = restore(host, facts, key, _resolve(key, facts)) if original(facts, key) is not None else None
+    if back is not None:
+        writes, removes = writes + back[0], removes + back[1]
+    elif c.exists and c.content == cookie.encode() and not host.mix_release:
+        # no backup (a host set up before meshbeam kept them): only the cookie meshbeam wrote goes
+        removes.append(_resolve(key, facts))
     if facts.files[NFT_FILE].exists:
         removes.append(NFT_FILE)
     if "nft-table" in facts.flags:
-        actions.append(Action(f"nft delete table inet {NFT_TABLE}", f"nft delete table inet {NFT_TABLE}"))
+        actions.append(Action(f"nft delete table inet {NFT_TABLE}", sh("nft delete table inet {}", NFT_TABLE)))
     return writes, removes, actions

@@ -24,7 +24,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: rich's help formatter alone costs ~0.4 s of imports
 )
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, emoji=False)  # ":smile:" in a hostile value stays text
 
 DirOpt = Annotated[
     Path, typer.Option("--dir", envvar="MESHBEAM_DIR", help="Inventory directory.", show_default=True)
@@ -54,8 +54,8 @@ def init(
     cidr: Annotated[str, typer.Option(help="Mesh address range.")] = inventory.DEFAULT_CIDR,
     backend: Annotated[str, typer.Option(help="Mesh backend: wireguard or tinc (1.0).")] = "wireguard",
     interface: Annotated[str, typer.Option(help="Mesh interface name on every member.")] = "mb0",
-    port: Annotated[int, typer.Option(help="UDP port servers listen on.")] = 51820,
-    dist_port: Annotated[int, typer.Option(help="Erlang distribution port (listen min = max).")] = 9100,
+    port: Annotated[str, typer.Option(help="UDP port servers listen on.")] = "51820",
+    dist_port: Annotated[str, typer.Option(help="Erlang distribution port (listen min = max).")] = "9100",
     epmd: Annotated[str, typer.Option(help="'mesh': EPMD bound to the mesh address; 'none': no EPMD.")] = "mesh",
     force: Annotated[bool, typer.Option(help="Replace an existing inventory (its keys are destroyed).")] = False,
     sealed: Annotated[
@@ -67,8 +67,8 @@ def init(
         backend=backend,
         cidr=inventory.parse_cidr(cidr),
         interface=interface,
-        port=port,
-        dist_port=dist_port,
+        port=inventory.parse_port(port, "port"),  # digits only: int() would take '+51_820'
+        dist_port=inventory.parse_port(dist_port, "dist_port"),
         epmd=epmd,
     )
     store = None
@@ -86,11 +86,19 @@ def init(
     out.print("next: meshbeam add-host NAME [USER@]ADDRESS")
 
 
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        out.print(f"note: {note}", markup=False)
+
+
 @app.command("add-host")
 @handles_errors
 def add_host(
-    name: Annotated[str, typer.Argument(help="Member name.")],
-    ssh: Annotated[str, typer.Argument(metavar="[USER@]ADDRESS[:SSHPORT]", help="How to reach it over SSH.")],
+    name: Annotated[str | None, typer.Argument(help="Member name.", show_default=False)] = None,
+    ssh: Annotated[
+        str | None,
+        typer.Argument(metavar="[USER@]ADDRESS[:SSHPORT]", help="How to reach it over SSH.", show_default=False),
+    ] = None,
     dir: DirOpt = DEFAULT_DIR,
     endpoint: Annotated[
         str | None, typer.Option(metavar="HOST[:PORT]", help="Where other members dial it (default: the SSH address).")
@@ -101,13 +109,43 @@ def add_host(
     mix_release: Annotated[
         bool, typer.Option(help="--vm-args is RELEASE/releases/VSN/vm.args of a mix release (env.sh, releases/COOKIE).")
     ] = False,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from", metavar="FILE", help="Add every host of a CSV (header row) or YAML list, all or none; "
+                     f"fields: {', '.join(ops.SPEC_FIELDS)}."),
+    ] = None,
 ) -> None:
-    """Add a server managed over SSH; it gets the lowest free mesh address and a new keypair."""
-    host = ops.add_host(
-        dir, name, ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name, run_user=run_user,
-        mix_release=mix_release,
-    )
+    """Add a server managed over SSH; it gets the lowest free mesh address and a new keypair.
+
+    With --from FILE, add every host the file lists in one change: each row is checked first,
+    and one bad row (named with its field) adds none.
+    """
+    if from_file is not None:
+        if name or ssh or endpoint or vm_args or node_name != "app" or run_user != "root" or mix_release:
+            raise InputError("--from FILE takes every field from the file: give no NAME, ADDRESS or host options")
+        from .importer import read_hosts
+
+        _added(dir, read_hosts(from_file), str(from_file))
+        return
+    if not name or not ssh:
+        raise InputError("give NAME and [USER@]ADDRESS[:SSHPORT], or --from FILE")
+    spec = ops.HostSpec(name=name, ssh=ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name,
+                        run_user=run_user, mix_release=mix_release)
+    added = ops.add_host(dir, spec)
+    host = added.members[0]
+    assert isinstance(host, Host)
     out.print(f"added host {host.name}: mesh {host.address}, endpoint {host.endpoint}, ssh {host.ssh}")
+    _notes(added.notes)
+    out.print("run `meshbeam up` to apply")
+
+
+def _added(dir: Path, specs: list[ops.HostSpec], source: str) -> None:
+    added = ops.add_hosts(dir, specs)
+    out.print(f"added {len(added.members)} hosts from {source}", markup=False)
+    if added.members:
+        first, last = added.members[0], added.members[-1]
+        out.print(f"mesh addresses {first.address} to {last.address}; `meshbeam list` shows them all")
+    _notes(added.notes)
     out.print("run `meshbeam up` to apply")
 
 
@@ -119,12 +157,13 @@ def add_peer(
     out_file: Annotated[Path | None, typer.Option("--out", help="Where to write its wg-quick config.")] = None,
 ) -> None:
     """Add a roaming peer (a laptop behind NAT) and write its wg-quick config."""
-    peer, path = ops.add_peer(dir, name, out_file)
+    peer, path, notes = ops.add_peer(dir, name, out_file)
     from .beamplan import join_commands
     from .keys import KeyStore
 
     mesh = inventory.load(dir)
     out.print(f"added peer {peer.name}: mesh {peer.address}")
+    _notes(notes)
     if mesh.backend == "tinc":
         out.print(f"wrote {path}/ (rsa_key.priv 0600); copy it to {peer.name} as /etc/tinc/{mesh.interface}/, then as root:")
         out.print(f"  tincd -n {mesh.interface}")
@@ -140,11 +179,12 @@ def add_peer(
 
 
 def _remove(dir: Path, name: str, kind: type) -> None:
-    mesh = ops.remove(dir, name, kind)
+    mesh, notes = ops.remove(dir, name, kind)
     out.print(f"removed {name}; its keys are destroyed. Run `meshbeam up` so that the other hosts forget it")
     if kind is Host:  # meshbeam no longer reaches it, so it keeps what `up` put there
         out.print(f"{name} itself still has meshbeam's interface, files and firewall table, as meshbeam no longer "
                   f"reaches it; `meshbeam down --only {name}` before `remove-host` cleans a host")
+    _notes(notes)
     if not mesh.members:
         out.print("the mesh has no members left")
 
@@ -170,15 +210,21 @@ def remove_peer(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
 @handles_errors
 def rotate_keys(
     names: Annotated[list[str] | None, typer.Argument(help="Members to rotate.", show_default=False)] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Rotate every member.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Rotate every member's keypair and the preshared keys.")] = False,
+    psk: Annotated[bool, typer.Option("--psk", help="A new preshared-key secret: every pair's key changes.")] = False,
     dir: DirOpt = DEFAULT_DIR,
 ) -> None:
     """New keypairs and preshared keys; `meshbeam up` then rolls them out, tunnels recover by themselves."""
-    if bool(names) == all_:
+    if names and all_:
         raise InputError("name the members to rotate, or pass --all (not both)")
-    mesh, rewritten = ops.rotate_keys(dir, None if all_ else names)
-    rotated = "every member" if all_ else ", ".join(names or [])
-    out.print(f"new keys for {rotated}; the old keys are destroyed. Run `meshbeam up` to roll them out")
+    if not (names or all_ or psk):
+        raise InputError("name the members to rotate, or pass --all or --psk")
+    mesh, rewritten, notes = ops.rotate_keys(dir, None if all_ else (names or []), psk=psk or all_)
+    done = [f"new keypairs for {'every member' if all_ else ', '.join(names or [])}"] if names or all_ else []
+    if psk or all_:
+        done.append("a new preshared key for every pair")
+    out.print(f"{' and '.join(done)}; the old keys are destroyed. Run `meshbeam up` to roll them out")
+    _notes(notes)
     for path in rewritten:
         out.print(f"rewrote {path}: copy it to that peer again, or it cannot reach the mesh")
 
@@ -412,9 +458,9 @@ def lint(
     ] = None,
 ) -> None:
     """Check a vm.args for the traps that silently weaken distribution. Exit 1 with findings."""
-    from . import beamcfg
+    from . import vmargs_lint
 
-    findings = beamcfg.lint(path.read_text(), bind_address=bind_address)
+    findings = vmargs_lint.lint(path.read_text(), bind_address=bind_address)
     for f in findings:
         out.print(f"{path}:{f.line}: {f.code}: {f.message}", markup=False)
     if findings:
@@ -430,9 +476,9 @@ app.add_typer(export_app, name="export")
 @handles_errors
 def export_libcluster(dir: DirOpt = DEFAULT_DIR) -> None:
     """A Cluster.Strategy.Epmd topology with every node's full name (Elixir config)."""
-    from . import beamcfg
+    from . import libcluster
 
-    out.print(beamcfg.libcluster_topology(inventory.load(dir).nodes()), markup=False)
+    out.print(libcluster.libcluster_topology(inventory.load(dir).nodes()), markup=False)
 
 
 @app.command()
@@ -458,6 +504,23 @@ def unseal(dir: DirOpt = DEFAULT_DIR) -> None:
     out.print(f"unsealed the secrets into {path}; {dir / 'keys.sealed'} is gone")
 
 
+import_app = typer.Typer(help="Add hosts from another tool's inventory.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("ansible")
+@handles_errors
+def import_ansible(
+    source: Annotated[Path, typer.Argument(metavar="INVENTORY", help="An Ansible inventory file, INI or YAML.")],
+    dir: DirOpt = DEFAULT_DIR,
+) -> None:
+    """Add every host of an Ansible inventory, all or none (ansible_host, ansible_user,
+    ansible_port; host or group vars meshbeam_vm_args or vm_args, node_name)."""
+    from .importer import read_ansible
+
+    _added(dir, read_ansible(source), str(source))
+
+
 sandbox_app = typer.Typer(help="A local sandbox of real hosts (network namespaces; Linux, root).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 PrefixOpt = Annotated[str, typer.Option(help="Name prefix of the sandbox's namespaces and links.")]
@@ -468,13 +531,17 @@ PrefixOpt = Annotated[str, typer.Option(help="Name prefix of the sandbox's names
 def sandbox_up(
     n: Annotated[int, typer.Argument(min=1, max=50, help="Number of servers.")] = 3,
     laptop: Annotated[bool, typer.Option(help="Add a roaming laptop behind a NAT router.")] = False,
+    systemd: Annotated[
+        bool, typer.Option(help="Servers boot the machine's systemd as PID 1 (ssh.service, epmd.socket...).")
+    ] = False,
     prefix: PrefixOpt = "mbx",
 ) -> None:
     """Start N servers (each its own network, mount and UTS namespace with sshd) on 198.51.100.0/24."""
     from . import sandbox
 
-    box = sandbox.up(n, laptop=laptop, prefix=prefix)
-    out.print(f"sandbox {box.prefix}: {len(box.servers)} servers" + (", laptop behind NAT" if box.laptop else ""))
+    box = sandbox.up(n, laptop=laptop, prefix=prefix, systemd=systemd)
+    out.print(f"sandbox {box.prefix}: {len(box.servers)} {'systemd ' if systemd else ''}servers"
+              + (", laptop behind NAT" if box.laptop else ""))
     out.print(f"  export MESHBEAM_SSH_CONFIG={box.ssh_config}")
     out.print("  meshbeam init --cidr 198.18.0.0/24")
     for h in box.servers:
@@ -491,6 +558,19 @@ def sandbox_down(prefix: PrefixOpt = "mbx") -> None:
 
     sandbox.down(prefix=prefix, purge=True)
     out.print(f"sandbox {prefix} removed")
+
+
+@sandbox_app.command("reboot")
+@handles_errors
+def sandbox_reboot(
+    name: Annotated[str, typer.Argument(help="The host, e.g. s1.")],
+    prefix: PrefixOpt = "mbx",
+) -> None:
+    """Reboot one host from its own disk: fresh /run and network state (a systemd host runs its shutdown)."""
+    from . import sandbox
+
+    sandbox.reboot(sandbox.load(prefix=prefix), name)
+    out.print(f"sandbox host {name} rebooted")
 
 
 @sandbox_app.command("demo")

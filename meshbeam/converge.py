@@ -49,7 +49,7 @@ def prepare(
     planner: Planner = planning.build,
 ) -> list[HostRun]:
     """Connect, read facts and plan on every host; `planner` is build (up) or teardown (down)."""
-    store.psks()  # read the key files once, before the threads share the store
+    store.unlock()  # decrypt and check the keystore once, before the threads share the store
 
     def one(name: str, host: Host) -> HostRun:
         progress(name, "connecting")

@@ -1,4 +1,8 @@
-"""`meshbeam sandbox demo`: the whole story on one machine, each step printed as a user types it."""
+"""`meshbeam sandbox demo`: the whole story on one machine.
+
+meshbeam's own commands are printed as a user types them, with their output; every check on a
+host prints one line saying what was seen and whether that is what meshbeam intends.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +20,20 @@ from . import inventory, sandbox
 PREFIX = "mbdemo"
 VM_ARGS = "/srv/app/vm.args"
 USER_VM_ARGS = "-name app@old-host\n-setcookie visible-in-ps\n-kernel inedist_listen_max 9010\n+K true\n"
+# Connects to ARGV[1]:ARGV[2] from inside a host and prints one word and the reason, never a traceback.
+TCP_PROBE = """import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()
+except OSError as e:
+    print(f"closed ({e.strerror or e})")
+else:
+    print("open")
+"""
+NODE_WAIT = 30  # seconds for the freshly started nodes to register and answer
+
+
+class DemoError(sandbox.SandboxError):
+    """A meshbeam command failed: the rest of the story would make no sense."""
 
 
 def run_demo(say: Callable[[str], None]) -> bool:
@@ -30,42 +49,68 @@ def run_demo(say: Callable[[str], None]) -> bool:
 
 def _story(box: sandbox.Sandbox, inv: Path, say: Callable[[str], None]) -> bool:
     env = dict(os.environ, MESHBEAM_DIR=str(inv), MESHBEAM_SSH_CONFIG=str(box.ssh_config))
+    results: list[bool] = []
 
     def meshbeam(*args: str) -> None:
         say(f"$ meshbeam {shlex.join(args)}")
-        subprocess.run([sys.executable, "-m", "meshbeam", *args], env=env, check=True)
+        r = subprocess.run([sys.executable, "-m", "meshbeam", *args], env=env, capture_output=True, text=True)
+        for line in (r.stdout + r.stderr).rstrip("\n").splitlines():
+            say(f"  {line}")
+        if r.returncode:
+            raise DemoError(f"`meshbeam {args[0]}` failed with exit status {r.returncode}; the demo stops here")
 
-    def on(host: str, cmd: str) -> bool:
-        say(f"[{host}]$ {cmd}")
-        r = sandbox.run(box, host, ["sh", "-c", cmd], check=False)
-        say((r.stdout + r.stderr).rstrip())
-        return r.returncode == 0
+    def on(host: str, argv: list[str], input: bytes | None = None) -> subprocess.CompletedProcess:
+        return sandbox.run(box, host, argv, input=input, check=False)
+
+    def check(ok: bool, line: str) -> None:
+        results.append(ok)
+        say(line if ok else f"{line}: NOT as intended")
 
     say(f"sandbox: servers {', '.join(f'{h.name}={h.address}' for h in box.servers)}, laptop behind NAT")
     for h in box.servers:  # an application's own vm.args, with the classic traps in it
-        sandbox.run(box, h.name, ["sh", "-c", f"mkdir -p /srv/app && cat > {VM_ARGS}"], input=USER_VM_ARGS.encode())
+        on(h.name, ["sh", "-c", f"mkdir -p /srv/app && cat > {VM_ARGS}"], USER_VM_ARGS.encode())
     meshbeam("init", "--cidr", "198.18.0.0/24")
     for h in box.servers:
         meshbeam("add-host", h.name, f"root@{h.address}", "--vm-args", VM_ARGS)
     meshbeam("add-peer", "laptop")
     meshbeam("up")
     mesh = inventory.load(inv)
-    ok = all(on("s1", f"ping -q -c1 -W2 {h.address}") for h in mesh.hosts[1:])
-    ok &= on("s1", f"cat {VM_ARGS}")
+    first, *others = mesh.hosts
+
+    for h in others:
+        ok = on(first.name, ["ping", "-q", "-c1", "-W2", h.address]).returncode == 0
+        check(ok, f"ping {h.address} ({h.name}) from {first.name} over the mesh: {'answers' if ok else 'no answer'}")
+    say(f"{VM_ARGS} on {first.name}, as meshbeam rewrote it:")
+    for line in on(first.name, ["cat", VM_ARGS]).stdout.splitlines():
+        say(f"  {line}")
+
     for h in box.servers:  # each node started as its operator would: from the rewritten vm.args
         sandbox.spawn(box, h.name, ["erl", "-args_file", VM_ARGS, "-noshell", "-noinput"], log=inv / f"{h.name}.log")
-    first, *others = mesh.hosts
     pings = ", ".join(f"net_adm:ping('{o.node}')" for o in others)
-    ok &= on("s1", f"sleep 3; erl -noshell -hidden -dist_listen false -start_epmd false "
-                   f"-name meshbeam_ctl@{first.address} -eval \"io:format('~p~n', [rpc:call('{first.node}', "
-                   f"erlang, apply, [fun() -> [{pings}] end, []])]), halt().\" | grep -x '\\[pong,pong\\]'")
+    expr = (f"io:format(\"~p~n\", [rpc:call('{first.node}', erlang, apply, [fun() -> [{pings}] end, []])]), "
+            "halt().")
+    probe = ["erl", "-noshell", "-hidden", "-dist_listen", "false", "-start_epmd", "false",
+             "-name", f"meshbeam_ctl@{first.address}", "-eval", expr]
+    deadline = time.monotonic() + NODE_WAIT
+    while (answer := on(first.name, probe).stdout.strip()) != "[pong,pong]" and time.monotonic() < deadline:
+        time.sleep(1)
+    check(answer == "[pong,pong]", f"{first.node} pings the other nodes over the mesh: {answer or 'no answer'}")
+
     underlay = box.servers[0].address
-    ok &= not on("s2", f"python3 -c \"import socket; socket.create_connection(('{underlay}', 9100), 2)\"")
+    for port in (mesh.dist_port, 4369):
+        state = on("s2", ["python3", "-c", TCP_PROBE, underlay, str(port)]).stdout.strip() or "no answer from the probe"
+        closed = state.startswith("closed")
+        check(closed, f"{port} on {underlay} from s2: {state}" + (", as intended" if closed else ""))
+
     conf = (inv / "peers" / "laptop.conf").read_bytes()
-    sandbox.run(box, "laptop", ["sh", "-c", "umask 077; cat > /etc/wireguard/mb0.conf"], input=conf)
-    ok &= on("laptop", "wg-quick up mb0 2>&1 | tail -1")
-    ok &= all(on("laptop", f"ping -q -c1 -W2 {h.address}") for h in mesh.hosts)
-    ok &= on("s1", "wg show mb0 latest-handshakes")
+    on("laptop", ["sh", "-c", f"umask 077; cat > /etc/wireguard/{mesh.interface}.conf"], conf)
+    r = on("laptop", ["wg-quick", "up", mesh.interface])
+    check(r.returncode == 0, f"wg-quick up {mesh.interface} on the laptop: "
+          + ("up" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["failed"])[-1]))
+    for h in mesh.hosts:
+        ok = on("laptop", ["ping", "-q", "-c1", "-W2", h.address]).returncode == 0
+        check(ok, f"ping {h.address} ({h.name}) from the laptop, behind NAT: {'answers' if ok else 'no answer'}")
     meshbeam("up")  # a second run has nothing to do
+    ok = all(results)
     say("demo " + ("succeeded" if ok else "FAILED"))
     return ok

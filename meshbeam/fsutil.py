@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,34 +37,73 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o644, *, durable: b
         raise
 
 
-def create_exclusive(path: Path, data: bytes | str, mode: int = 0o600) -> None:
-    """Create `path` only if it does not exist: a key is never overwritten by accident."""
+def write_temp(path: Path, data: bytes | str, mode: int) -> None:
+    """Write `path` durably (fsync) but do not publish it: a transaction renames it later."""
     if isinstance(data, str):
         data = data.encode()
-    if path.exists():
-        raise FileExistsError(path)
-    atomic_write_new = path.with_name(f".{path.name}.new")
-    atomic_write(atomic_write_new, data, mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
-        os.link(atomic_write_new, path)  # link() fails if `path` appeared meanwhile
+        os.fchmod(fd, mode)
+        _write_all(fd, data)
+        os.fsync(fd)
     finally:
-        atomic_write_new.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames and unlinks in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# How long a command waits for another one to release the inventory before giving up. Waiting
+# (rather than refusing at once) lets a shell loop or two CI jobs run add-host side by side;
+# the bound keeps a command from hanging forever behind a stuck `up`.
+LOCK_WAIT_ENV = "MESHBEAM_LOCK_WAIT"
+LOCK_WAIT = 30.0
+
+
+def _lock_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LOCK_WAIT_ENV, LOCK_WAIT)))
+    except ValueError:
+        return LOCK_WAIT
 
 
 @contextmanager
-def locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on the inventory for one command.
+def locked(directory: Path, wait: float | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the inventory for one command, waiting up to `wait` seconds
+    (default LOCK_WAIT, or $MESHBEAM_LOCK_WAIT) for another command to release it.
 
-    The lock is taken on the directory itself, so taking it writes nothing.
+    The lock is taken on the directory itself, so taking it writes nothing. The kernel drops
+    it when the process dies, so a killed command never leaves the inventory locked.
     """
+    wait = _lock_wait() if wait is None else wait
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(
-                f"another meshbeam command is using the inventory {directory}; wait for it to finish"
-            ) from None
+        deadline, pause = time.monotonic() + wait, 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        f"another meshbeam command is using the inventory {directory} "
+                        f"(waited {wait:g} s); wait for it to finish"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
         yield
     finally:
         os.close(fd)

@@ -1,37 +1,57 @@
-"""Keys and the keystore under `DIR/keys/` (directory 0700, files 0600, written atomically).
+"""Keys and the keystore under `DIR/keys/` (directory 0700, files 0600).
 
 Layout:
-  keys/NAME.key     WireGuard private key of a member (base64, as `wg genkey` prints it)
-  keys/preshared    one line per pair of members: "NAME_A NAME_B KEY" with NAME_A < NAME_B
+  keys/NAME.key     private key of a member (WireGuard: base64, as `wg genkey` prints it)
+  keys/psk-secret   32 random bytes (base64): every pair's preshared key is derived from it
   keys/cookie       the Erlang cookie shared by the cluster
+
+A pair's preshared key is BLAKE2b keyed with the secret over a domain label and the two
+public keys in sorted order (`derive_psk`). A keyed BLAKE2b is a PRF: without the secret the
+keys are as unpredictable as 32 random bytes each, and the secret never leaves the
+operator's machine (hosts receive only their own derived keys). So a new member has keys
+with everyone without any write, a removed member's keys stop being used with its public
+key, and replacing the secret replaces every pair's key at once.
+
+Before derived keys the store held `keys/preshared`, one stored key per pair (n(n-1)/2 lines,
+rewritten by every change). Migration rotates at once: the first command that changes the
+inventory writes a new secret and destroys that file, so every pair gets a new key, rolled
+out by the next `up` (like `rotate-keys --psk`). Keeping the stored keys until a later
+rotation would have kept the whole-file rewrite on every add and remove, and the old pairs
+of removed members on disk; until then, commands that need preshared keys say how to move.
 
 A sealed inventory holds the same files in one encrypted `DIR/keys.sealed` (0600) instead of
 `DIR/keys/` (see sealed.py); KeyStore works the same on either. Both present means a `seal` or
 `unseal` was interrupted: refused until that command is run again.
+
+Writes are staged in the KeyStore and made durable by a transaction (store.py), which
+publishes them together with mesh.yaml.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import secrets
 import shutil
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import combinations
+from collections.abc import Iterator, Sequence
 from operator import getitem
 from pathlib import Path
 from typing import Protocol
 
 from . import sealed
 from .errors import InputError, MeshbeamError
-from .fsutil import atomic_write, create_exclusive, locked
+from .fsutil import atomic_write, fsync_dir, locked, write_temp
 
 KEY_DIR = "keys"
 SEALED_FILE = "keys.sealed"
-PSK_FILE = "preshared"
+PSK_SECRET_FILE = "psk-secret"
+LEGACY_PSK_FILE = "preshared"  # one stored key per pair: the format before derived keys
 COOKIE_FILE = "cookie"
+TEMP_SUFFIX = ".mbtxn"  # files a transaction has written but not yet published
+PSK_LABEL = b"meshbeam psk v1"  # fixed length, then two 32-byte keys: the message is unambiguous
 
 
 def clamp(raw: bytes) -> bytes:
@@ -56,27 +76,22 @@ def public_key(private_b64: str) -> str:
     return base64.b64encode(crypto_scalarmult_base(base64.b64decode(private_b64))).decode()
 
 
-def generate_psk() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
-
-
 def generate_cookie() -> str:
     """256 bits from the OS CSPRNG, URL-safe: printable ASCII well under the atom limit of 255."""
     return secrets.token_urlsafe(32)
 
 
-def check_public_key(text: str, where: str) -> None:
+def _raw_key(text: str) -> bytes | None:
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def check_public_key(text: str, where: str) -> None:
+    if _raw_key(text) is None:
         raise InputError(f"{where}: invalid public key (expected 32 bytes in base64)")
-
-
-def check_rsa_public_key(text: str, where: str) -> None:
-    if not (text.startswith("-----BEGIN RSA PUBLIC KEY-----") and text.rstrip().endswith("-----END RSA PUBLIC KEY-----")):
-        raise InputError(f"{where}: invalid public key (expected a PEM RSA PUBLIC KEY for tinc)")
 
 
 def new_keypair(backend: str) -> tuple[str, str]:
@@ -90,8 +105,32 @@ def new_keypair(backend: str) -> tuple[str, str]:
     return private, public_key(private)
 
 
-def pair(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a < b else (b, a)
+def _psk_hash(secret: bytes) -> hashlib.blake2b:
+    """The keyed hash with the label absorbed: each pair continues a copy of it."""
+    h = hashlib.blake2b(key=secret, digest_size=32)
+    h.update(PSK_LABEL)
+    return h
+
+
+def _pair_key(base: hashlib.blake2b, low: bytes, high: bytes) -> bytes:
+    h = base.copy()
+    h.update(low)
+    h.update(high)
+    return binascii.b2a_base64(h.digest(), newline=False)
+
+
+def _raw_public(text: str) -> bytes:
+    raw = _raw_key(text)
+    if raw is None:
+        raise InputError(f"invalid public key {text[:12]!r}...: preshared keys need 32-byte WireGuard keys")
+    return raw
+
+
+def derive_psk(secret: bytes, a: str, b: str) -> str:
+    """The preshared key of the members with public keys `a` and `b` (base64, as WireGuard wants);
+    symmetric: the two keys are sorted before hashing."""
+    low, high = sorted((_raw_public(a), _raw_public(b)))
+    return _pair_key(_psk_hash(secret), low, high).decode()
 
 
 # -- storage: a directory of files, or the same files in one sealed blob ----------------------
@@ -103,12 +142,12 @@ class Files(Protocol):
     def load(self) -> None: ...
     def read(self, rel: str) -> bytes | None: ...
     def exists(self, rel: str) -> bool: ...
-    def write(self, rel: str, data: bytes, *, exclusive: bool = False) -> None: ...
-    def delete(self, rel: str) -> None: ...
+    def names(self) -> list[str]: ...
+    def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]: ...
 
 
 class PlainFiles:
-    """DIR/keys/: one 0600 file per secret, each written atomically."""
+    """DIR/keys/: one 0600 file per secret."""
 
     def __init__(self, directory: Path) -> None:
         self.where = directory
@@ -129,14 +168,27 @@ class PlainFiles:
     def exists(self, rel: str) -> bool:
         return (self.where / rel).exists()
 
-    def write(self, rel: str, data: bytes, *, exclusive: bool = False) -> None:
-        if exclusive:
-            create_exclusive(self.where / rel, data)  # FileExistsError when present
-        else:
-            atomic_write(self.where / rel, data, 0o600)
+    def names(self) -> list[str]:
+        try:
+            return [e.name for e in os.scandir(self.where)]
+        except FileNotFoundError:
+            return []
 
-    def delete(self, rel: str) -> None:
-        (self.where / rel).unlink(missing_ok=True)
+    def write(self, rel: str, data: bytes) -> None:
+        atomic_write(self.where / rel, data, 0o600)
+
+    def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        """Write each changed file under a temp name; the transaction renames them into place."""
+        self.create()
+        renames, deletes = [], []
+        for rel, data in sorted(changes.items()):
+            if data is None:
+                deletes.append(self.where / rel)
+            else:
+                tmp = self.where / f".{rel}{TEMP_SUFFIX}"
+                write_temp(tmp, data, 0o600)
+                renames.append((tmp, self.where / rel))
+        return renames, deletes
 
     def all(self) -> dict[str, bytes]:
         """Every file, for sealing; anything but plain files is refused rather than dropped."""
@@ -149,29 +201,18 @@ class PlainFiles:
 
 
 class SealedFiles:
-    """DIR/keys.sealed: decrypted once on first use, kept in memory, re-sealed whole on every write."""
+    """DIR/keys.sealed: decrypted once on first use, kept in memory, re-sealed whole by a transaction."""
 
     def __init__(self, path: Path, files: dict[str, bytes] | None = None, key: sealed.SealKey | None = None) -> None:
         self.where = path
-        self._files, self._key, self._blob = files, key, b""
+        self._files, self._key = files, key
         self._lock = threading.Lock()  # converge's threads share one store: ask for the passphrase once
 
-    def _all(self, fresh: bool = False) -> dict[str, bytes]:
-        """Decrypted on first use. Before a write (`fresh`) the file is read again: if another command
-        changed it since (each holds the inventory lock only while writing), its change is kept, as
-        every write here is a change of one file applied to the current map."""
+    def _all(self) -> dict[str, bytes]:
         with self._lock:
-            blob = self._blob if self._files is not None and not fresh else self._read_blob()
-            if self._files is None or blob != self._blob:
-                self._files, self._key = sealed.unlock(self.where, blob)
-                self._blob = blob
+            if self._files is None:
+                self._files, self._key = sealed.unlock(self.where)
             return self._files
-
-    def _read_blob(self) -> bytes:
-        try:
-            return self.where.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{self.where} is missing") from None
 
     def load(self) -> None:
         self._all()
@@ -182,22 +223,22 @@ class SealedFiles:
     def exists(self, rel: str) -> bool:
         return rel in self._all()
 
-    def write(self, rel: str, data: bytes, *, exclusive: bool = False) -> None:
-        files = self._all(fresh=True)
-        if exclusive and rel in files:
-            raise FileExistsError(rel)
-        self.save({**files, rel: data})
+    def names(self) -> list[str]:
+        return list(self._all())
 
-    def delete(self, rel: str) -> None:
-        files = self._all(fresh=True)
-        if rel in files:
-            self.save({n: d for n, d in files.items() if n != rel})
-
-    def save(self, files: dict[str, bytes]) -> None:
+    def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        """The whole blob, re-sealed with the changes, under a temp name. Read under the
+        transaction's lock, so no other command's change can be lost."""
+        files = dict(self._all())
+        for rel, data in changes.items():
+            if data is None:
+                files.pop(rel, None)
+            else:
+                files[rel] = data
         assert self._key is not None
-        blob = sealed.seal_with(files, self._key, str(self.where))
-        atomic_write(self.where, blob, 0o600)
-        self._files, self._blob = files, blob
+        tmp = self.where.with_name(f".{self.where.name}{TEMP_SUFFIX}")
+        write_temp(tmp, sealed.seal_with(files, self._key, str(self.where)), 0o600)
+        return [(tmp, self.where)], []
 
 
 def _state(inventory_dir: Path) -> str:
@@ -223,19 +264,21 @@ def open_files(inventory_dir: Path) -> Files:
 
 
 class KeyStore:
-    """Secrets of one inventory. Reads are cached; every write is atomic and 0600.
+    """Secrets of one inventory. Reads are cached; writes are staged until a transaction
+    (store.py) commits them.
 
     Construction is free: the storage is looked at, and a sealed one decrypted (asking for the
     passphrase), only when a secret is first needed.
     """
 
     def __init__(self, inventory_dir: Path, *, seal_with: str | None = None) -> None:
-        """`seal_with`: a passphrase, for `create_dir` to start a sealed keystore (init --sealed)."""
+        """`seal_with`: a passphrase, for `create` to start a sealed keystore (init --sealed)."""
         self.dir = inventory_dir / KEY_DIR
         self._inventory = inventory_dir
         self._seal_with = seal_with
         self._backend: Files | None = None
-        self._psks: dict[tuple[str, str], str] | None = None
+        self._pending: dict[str, bytes | None] = {}
+        self._base: hashlib.blake2b | None = None
 
     @property
     def _files(self) -> Files:
@@ -243,154 +286,156 @@ class KeyStore:
             self._backend = open_files(self._inventory)
         return self._backend
 
-    def create_dir(self) -> None:
-        """Start an empty keystore (init), sealed if `seal_with` was given. The other form, left by
-        an inventory that `init --force` replaces, is removed after the new one is written."""
-        sealed_path = self._inventory / SEALED_FILE
+    @property
+    def where(self) -> Path:
+        return self._files.where
+
+    def create(self) -> None:
+        """Start an empty keystore (init), sealed if `seal_with` was given, with a cookie and a
+        preshared-key secret. Written by the transaction's commit."""
         if self._seal_with is not None:
-            store = SealedFiles(sealed_path, {}, sealed.new_key(self._seal_with))
-            store.save({})
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self._backend = SealedFiles(self._inventory / SEALED_FILE, {}, sealed.new_key(self._seal_with))
         else:
-            store = PlainFiles(self.dir)
-            store.create()
-            sealed_path.unlink(missing_ok=True)
-        self._backend, self._psks = store, None
+            self._backend = PlainFiles(self.dir)
+        self._pending = {COOKIE_FILE: (generate_cookie() + "\n").encode()}
+        self.new_psk_secret()
 
     def unlock(self) -> None:
-        """Ask for the passphrase now (if sealed), e.g. before a progress display takes the terminal."""
+        """Ask for the passphrase now (if sealed), e.g. before a progress display takes the
+        terminal, and check the preshared-key secret (an old-format keystore stops here)."""
         self._files.load()
+        self._psk_base()
+
+    def _read(self, rel: str) -> bytes | None:
+        if rel in self._pending:
+            return self._pending[rel]
+        return self._files.read(rel)
 
     # -- member keys -----------------------------------------------------------------------
 
-    def store_member_key(self, name: str, private: str) -> None:
-        """Store NAME's private key; an existing key is never overwritten."""
-        try:
-            self._files.write(f"{name}.key", (private + "\n").encode(), exclusive=True)
-        except FileExistsError:
-            raise InputError(
-                f"a private key for {name!r} already exists in {self._files.where}; remove the member first"
-            ) from None
+    def put_member_key(self, name: str, private: str) -> None:
+        """Stage NAME's private key (new, or replacing a rotated one)."""
+        self._pending[f"{name}.key"] = (private + "\n").encode()
 
-    def has_member_key(self, name: str) -> bool:
-        return self._files.exists(f"{name}.key")
+    def drop_member_key(self, name: str) -> None:
+        self._pending[f"{name}.key"] = None
 
     def private_key(self, name: str) -> str:
-        data = self._files.read(f"{name}.key")
+        data = self._read(f"{name}.key")
         if data is None:
-            raise InputError(f"the private key of {name!r} is missing from {self._files.where}")
+            raise InputError(f"the private key of {name!r} is missing from {self.where}")
         return data.decode().strip()
+
+    def key_owners(self) -> set[str]:
+        """Names that have a private key once the staged changes are written (a transaction
+        compares them with the members)."""
+        files = {n for n in self._files.names() if not n.startswith(".")}
+        files.update(rel for rel, data in self._pending.items() if data is not None)
+        files.difference_update(rel for rel, data in self._pending.items() if data is None)
+        return {n[:-4] for n in files if n.endswith(".key")}
 
     # -- preshared keys --------------------------------------------------------------------
 
-    def psks(self) -> dict[tuple[str, str], str]:
-        if self._psks is None:
-            # One split of the whole file: at 1000 members it holds 499,500 lines.
-            words = iter((self._files.read(PSK_FILE) or b"").decode().split())
-            self._psks = {(a, b): key for a, b, key in zip(words, words, words)}
-        return self._psks
+    def new_psk_secret(self) -> None:
+        """Stage a new secret, which replaces every pair's preshared key, and destroy stored
+        keys of the old format."""
+        self._pending[PSK_SECRET_FILE] = base64.b64encode(os.urandom(32)) + b"\n"
+        if LEGACY_PSK_FILE in self._pending or self._files.exists(LEGACY_PSK_FILE):
+            self._pending[LEGACY_PSK_FILE] = None
+        self._base = None
 
-    def psk_rows(self, names: Sequence[str]) -> Iterator[list[bytes]]:
-        """For each of `names` in turn, its preshared key with each of `names` (b"" with itself).
+    def needs_psk_migration(self) -> bool:
+        """True for a keystore of the old format (stored keys per pair, or no secret)."""
+        return self._read(PSK_SECRET_FILE) is None or self._read(LEGACY_PSK_FILE) is not None
 
-        For rendering a whole mesh, so in bytes: the file is never decoded and the configs
-        never encoded (191 MB at 1000 members). The file is written sorted, so for sorted
-        names it is the upper triangle row by row: slices give each row's right part, and
-        the left part is the column above it. That skips the 499,500-entry pair dict (0.35 s
-        at 1000 members), and rows are built one at a time. The file is checked before the
-        first row.
+    def _psk_base(self) -> hashlib.blake2b:
+        if self._base is None:
+            data = self._read(PSK_SECRET_FILE)
+            if data is None:
+                if self._read(LEGACY_PSK_FILE) is not None:
+                    raise InputError(
+                        f"{self.where} still stores one preshared key per pair (the format before derived keys): "
+                        "any command that changes the inventory moves it to derived keys, "
+                        "`meshbeam rotate-keys --psk` does only that; every tunnel gets a new preshared key "
+                        "at the next `up`"
+                    )
+                raise InputError(f"the preshared-key secret is missing from {self.where}; "
+                                 "`meshbeam rotate-keys --psk` makes a new one")
+            secret = _raw_key(data.decode().strip())
+            if secret is None:
+                raise InputError(f"{self.where}: {PSK_SECRET_FILE} is damaged (expected 32 bytes in base64)")
+            self._base = _psk_hash(secret)
+        return self._base
+
+    def psk(self, a: str, b: str) -> str:
+        """The preshared key of the members with public keys `a` and `b`."""
+        low, high = sorted((_raw_public(a), _raw_public(b)))
+        return _pair_key(self._psk_base(), low, high).decode()
+
+    def psk_rows(self, public_keys: Sequence[str]) -> Iterator[list[bytes]]:
+        """For each member in turn (given by public key), its preshared key with each member
+        (b"" with itself), in bytes: for rendering a whole mesh.
+
+        Each pair's key is derived once: members are ranked by public key, so that in row r
+        the pair's message starts with that member's key and one hash state per row is
+        continued for each later member. A row is then the column above it plus its part of
+        that upper triangle. The secret is checked before the first row.
         """
-        order = sorted(names)
-        text = self._files.read(PSK_FILE) or b""
-        upper: list[list[bytes]] = []  # row i: the keys of order[i] with each later name
-        start = 0
-        encoded = [name.encode() for name in order]
-        for i, a in enumerate(encoded):
-            later = encoded[i + 1:]
-            # Row i is the lines "a b KEY" for b in `later`; a KEY is 44 characters of base64.
-            # Split one row at a time: the whole file at once was 1.5 million objects at 1000
-            # members, most of render's memory.
-            end = start + sum(map(len, later)) + len(later) * (len(a) + 47)
-            words = text[start:end].split()
-            start = end
-            if words[0::3] != [a] * len(later) or words[1::3] != later:
-                break
-            upper.append(words[2::3])
-        if len(upper) != len(order) or start != len(text):
-            raise InputError(f"the preshared keys in {self._files.where} do not match the members; "
-                             "run `meshbeam rotate-keys --all` to make new ones")
-        index = {name: i for i, name in enumerate(order)}
-        positions = [index[name] for name in names]
-        in_order = positions == list(range(len(positions)))  # names already sorted: no reordering
+        raw = [_raw_public(k) for k in public_keys]
+        base = self._psk_base()
+        order = sorted(range(len(raw)), key=raw.__getitem__)
+        ranked = [raw[i] for i in order]
+        b2a = binascii.b2a_base64
+        upper: list[list[bytes]] = []  # upper[r]: keys of the member ranked r with each later one
+        for r, low in enumerate(ranked):
+            prefix = base.copy()
+            prefix.update(low)
+            row = []
+            for high in ranked[r + 1:]:
+                h = prefix.copy()
+                h.update(high)
+                row.append(b2a(h.digest(), newline=False))
+            upper.append(row)
+        rank = [0] * len(raw)
+        for r, i in enumerate(order):
+            rank[i] = r
+        in_order = order == list(range(len(order)))
 
         def rows() -> Iterator[list[bytes]]:
-            for i in positions:
-                column = map(getitem, upper[:i], range(i - 1, -1, -1))  # upper[j][i - j - 1] for j < i
-                full = [*column, b"", *upper[i]]
-                yield full if in_order else list(map(full.__getitem__, positions))
+            for i in range(len(raw)):
+                r = rank[i]
+                column = map(getitem, upper[:r], range(r - 1, -1, -1))  # upper[j][r - j - 1] for j < r
+                full = [*column, b"", *upper[r]]
+                yield full if in_order else list(map(full.__getitem__, rank))
 
         return rows()
 
-    def psk(self, a: str, b: str) -> str:
-        try:
-            return self.psks()[pair(a, b)]
-        except KeyError:
-            raise InputError(f"no preshared key for {a} and {b}; run the command that adds them again") from None
-
-    def sync_psks(self, names: Iterable[str]) -> None:
-        """Ensure a preshared key for every pair of `names` and drop (destroy) all others."""
-        wanted = {pair(a, b) for a, b in combinations(sorted(set(names)), 2)}
-        current = self.psks()
-        new = {p: current.get(p) or generate_psk() for p in sorted(wanted)}
-        if new != current:
-            self._write_psks(new)
-
-    def _write_psks(self, psks: dict[tuple[str, str], str]) -> None:
-        text = "".join(f"{a} {b} {k}\n" for (a, b), k in sorted(psks.items()))
-        self._files.write(PSK_FILE, text.encode())
-        self._psks = dict(psks)
-
     # -- cookie ----------------------------------------------------------------------------
 
-    def create_cookie(self) -> None:
-        self._files.write(COOKIE_FILE, (generate_cookie() + "\n").encode())
-
     def cookie(self) -> str:
-        data = self._files.read(COOKIE_FILE)
+        data = self._read(COOKIE_FILE)
         if data is None:
-            raise InputError(f"the cluster cookie is missing from {self._files.where}")
+            raise InputError(f"the cluster cookie is missing from {self.where}")
         return data.decode().strip()
 
-    # -- rotation --------------------------------------------------------------------------
+    # -- commit (by store.transaction) -----------------------------------------------------
 
-    def rotate(self, new_private: dict[str, str], members: Iterable[str]) -> None:
-        """Replace the private keys in `new_private` and every preshared key of a pair that
-        touches one of them; the old keys are overwritten, so they are destroyed."""
-        for name, private in new_private.items():
-            self._files.write(f"{name}.key", (private + "\n").encode())
-        kept = {p: k for p, k in self.psks().items() if not set(p) & set(new_private)}
-        self._write_psks(kept)
-        self.sync_psks(members)
+    @property
+    def changed(self) -> bool:
+        return bool(self._pending)
 
-    # -- removal ---------------------------------------------------------------------------
+    def stage(self) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        """Write the staged changes under temp names: (temp, final) renames and paths to delete."""
+        return self._files.stage(self._pending) if self._pending else ([], [])
 
-    def forget(self, name: str, remaining: Iterable[str]) -> None:
-        """Destroy NAME's private key and every preshared key it shared."""
-        self.sync_psks(remaining)
-        self._files.delete(f"{name}.key")
+    def committed(self) -> None:
+        """The transaction published the changes: read from disk again from now on."""
+        self._pending, self._backend, self._base = {}, None, None
 
 
 # -- seal / unseal a whole inventory -----------------------------------------------------------
 # Order matters: the new form is written and made durable before the old one is removed, so a
 # crash leaves at worst both (which KeyStore refuses, and running the command again finishes).
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_leftover(inventory_dir: Path, files: dict[str, bytes]) -> None:
@@ -413,6 +458,9 @@ def seal_inventory(inventory_dir: Path) -> Path:
     _require_inventory(inventory_dir)
     keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
     with locked(inventory_dir):
+        from .store import recover
+
+        recover(inventory_dir)  # an interrupted change is finished first, its temp files swept
         state = _state(inventory_dir)
         if state == "sealed":
             raise InputError(f"{inventory_dir} is already sealed ({sealed_path})")
@@ -424,12 +472,12 @@ def seal_inventory(inventory_dir: Path) -> Path:
             files = PlainFiles(keys_dir).all()
             value = sealed.new_passphrase(sealed_path)
             atomic_write(sealed_path, sealed.seal(files, value), 0o600)
-            _fsync_dir(inventory_dir)
+            fsync_dir(inventory_dir)
             if sealed.unseal(sealed_path.read_bytes(), value, str(sealed_path)) != files:
                 sealed_path.unlink()
                 raise MeshbeamError(f"{sealed_path} did not read back as written; removed it and kept {keys_dir}")
         shutil.rmtree(keys_dir)
-        _fsync_dir(inventory_dir)
+        fsync_dir(inventory_dir)
     return sealed_path
 
 
@@ -448,8 +496,8 @@ def unseal_inventory(inventory_dir: Path) -> Path:
         plain.create()
         for rel, data in sorted(files.items()):
             plain.write(rel, data)
-        _fsync_dir(keys_dir)
-        _fsync_dir(inventory_dir)
+        fsync_dir(keys_dir)
+        fsync_dir(inventory_dir)
         sealed_path.unlink()
-        _fsync_dir(inventory_dir)
+        fsync_dir(inventory_dir)
     return keys_dir

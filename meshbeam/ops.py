@@ -1,7 +1,8 @@
-"""Inventory operations behind init / add-host / add-peer / remove-*: validate fully, then write.
+"""Inventory operations behind init / add-host / add-peer / remove-* / rotate-keys / render.
 
-Every function checks all of its input before the first write, so bad input leaves the
-inventory directory byte-identical.
+Each change runs in one transaction (store.py): the inventory is locked before it is read,
+all input is checked before anything is written, and the keys, mesh.yaml and peer configs
+are published together. Bad input leaves the inventory directory byte-identical.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import errno
 import os
 import shutil
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import inventory, wireguard
 from .errors import InputError
-from .fsutil import atomic_write, locked
+from .fsutil import atomic_write
 from .inventory import Host, Mesh, Peer
 from .keys import KeyStore, new_keypair
+from .store import Transaction, inside, settle, transaction
 
 
 def peer_config_path(directory: Path, mesh: Mesh, name: str) -> Path:
@@ -26,8 +29,7 @@ def peer_config_path(directory: Path, mesh: Mesh, name: str) -> Path:
     return directory / "peers" / (name if mesh.backend == "tinc" else f"{name}.conf")
 
 
-def peer_files(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> dict[Path, tuple[str, int]]:
-    store = KeyStore(directory)
+def peer_files(mesh: Mesh, peer: Peer, target: Path, store: KeyStore) -> dict[Path, tuple[str, int]]:
     if mesh.backend == "tinc":
         from . import tincplan
 
@@ -35,25 +37,24 @@ def peer_files(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> dict[Pa
     return {target: (wireguard.render(mesh, peer, store), 0o600)}
 
 
-def write_peer_config(directory: Path, mesh: Mesh, peer: Peer, target: Path) -> None:
-    _write_all(peer_files(directory, mesh, peer, target))
-
-
-def _write_all(files: dict[Path, tuple[str, int]]) -> None:
-    for path, (text, mode) in files.items():
-        atomic_write(path, text, mode)
+def _stale_peer_files(directory: Path, mesh: Mesh, store: KeyStore) -> dict[Path, dict[Path, tuple[str, int]]]:
+    """Roaming peers' configs under DIR/peers follow the server list: those that differ now."""
+    stale = {}
+    for p in mesh.peers:
+        target = peer_config_path(directory, mesh, p.name)
+        files = peer_files(mesh, p, target, store)
+        if target.exists() and any(not f.exists() or f.read_text() != text for f, (text, _) in files.items()):
+            stale[target] = files
+    return stale
 
 
 def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
-    """Roaming peers' configs under DIR/peers follow the server list; rewrite stale ones."""
-    changed = []
-    for p in mesh.peers:
-        target = peer_config_path(directory, mesh, p.name)
-        files = peer_files(directory, mesh, p, target)
-        if target.exists() and any(not f.exists() or f.read_text() != text for f, (text, _) in files.items()):
-            _write_all(files)  # already rendered above
-            changed.append(target)
-    return changed
+    """Rewrite stale peer configs (for `up`, which holds the lock but changes no inventory)."""
+    stale = _stale_peer_files(directory, mesh, KeyStore(directory))
+    for files in stale.values():
+        for path, (text, mode) in files.items():
+            atomic_write(path, text, mode)
+    return list(stale)
 
 
 # Secrets in clear never go into git by accident: keys/ (keys.sealed may be committed) and the
@@ -62,100 +63,200 @@ GITIGNORE = "# written by `meshbeam init`: these hold private keys in clear\n/ke
 
 
 def init(directory: Path, mesh: Mesh, *, force: bool, store: KeyStore | None = None) -> None:
+    """A new inventory. With `force` an existing one is replaced and its keys destroyed first
+    (interrupted then, `init --force` again starts over)."""
     inventory.validate(mesh)
     if inventory.exists(directory) and not force:
         raise InputError(f"an inventory already exists at {directory}; use --force to replace it")
-    if force:
-        for sub in ("keys", "peers"):
-            shutil.rmtree(directory / sub, ignore_errors=True)
-    directory.mkdir(parents=True, exist_ok=True)
-    store = store or KeyStore(directory)  # init --sealed passes a KeyStore(seal_with=passphrase)
-    store.create_dir()
-    store.create_cookie()
-    inventory.save(directory, mesh)
-    if not (directory / ".gitignore").exists():
-        atomic_write(directory / ".gitignore", GITIGNORE)
+    with transaction(directory, store=store, new=True) as txn:  # init --sealed passes a KeyStore(seal_with=...)
+        if force:
+            for sub in ("keys", "keys.sealed", "peers"):
+                path = directory / sub
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        txn.keys.create()
+        txn.mesh = mesh
+        if not (directory / ".gitignore").exists():
+            txn.write(directory / ".gitignore", GITIGNORE, 0o644)
 
 
-def _add(directory: Path, mesh: Mesh, build: type[Host] | type[Peer], **fields: object) -> tuple[Mesh, Host | Peer]:
-    """Shared by add-host and add-peer: allocate an address, make a key, validate, write."""
-    name = inventory.check_name(str(fields["name"]), "member name")
-    if any(m.name == name for m in mesh.members):
-        raise InputError(f"the name {name!r} is already used in {inventory.mesh_path(directory)}")
-    store = KeyStore(directory)
-    if store.has_member_key(name):
-        raise InputError(f"a private key for {name!r} already exists in {store.dir}; remove it first")
-    private, public = new_keypair(mesh.backend)
-    member = build(address=inventory.next_address(mesh), public_key=public, **fields)
-    new = inventory.with_member(mesh, member)
-    inventory.validate(new)
-    with locked(directory):
-        store.store_member_key(name, private)
-        store.sync_psks(m.name for m in new.members)
-        inventory.save(directory, new)
-    return new, member
+@dataclass(frozen=True)
+class HostSpec:
+    """A host to add, as the user gave it (command line, or one row of an import file)."""
+
+    name: str
+    ssh: str
+    endpoint: str | None = None
+    vm_args: str | None = None
+    node_name: str = "app"
+    run_user: str = "root"
+    mix_release: bool = False
+    where: str = ""  # for errors: "hosts.csv: row 7", empty on the command line
 
 
-def add_host(
-    directory: Path,
-    name: str,
-    ssh: str,
-    *,
-    endpoint: str | None,
-    vm_args: str | None,
-    node_name: str,
-    run_user: str,
-    mix_release: bool = False,
-) -> Host:
-    _, address, _ = inventory.parse_ssh_target(ssh)
-    mesh = inventory.load(directory)
-    if endpoint is None:
-        ep_host, ep_port = address, None
+@dataclass
+class Added:
+    members: list[Host | Peer]
+    notes: list[str] = field(default_factory=list)
+
+
+def _free_addresses(mesh: Mesh) -> Iterator[str]:
+    """The free host addresses of the mesh CIDR, lowest first."""
+    used = {m.address for m in mesh.members}
+    for addr in mesh.network.hosts():
+        text = str(addr)
+        if text not in used:
+            yield text
+    raise InputError(f"the mesh CIDR {mesh.cidr} is exhausted: no free address for another member")
+
+
+def _endpoint(spec: HostSpec, mesh: Mesh) -> str:
+    if spec.endpoint is None:
+        host, port = inventory.parse_ssh_target(spec.ssh)[1], None
     else:
-        ep_host, ep_port = inventory.split_host_port(endpoint, "endpoint")
-    ep = inventory.format_host_port(ep_host, ep_port or mesh.port)
-    _, host = _add(
-        directory,
-        mesh,
-        Host,
-        name=name,
-        ssh=ssh,
-        endpoint=ep,
-        vm_args=vm_args,
-        node_name=node_name,
-        run_user=run_user,
-        mix_release=mix_release,
-    )
-    assert isinstance(host, Host)
-    return host
+        host, port = inventory.split_host_port(spec.endpoint, "endpoint")
+    return inventory.format_host_port(host, port or mesh.port)
 
 
-def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path]:
-    mesh = inventory.load(directory)
-    target = out or peer_config_path(directory, mesh, name)
-    if target.exists():
-        raise InputError(f"{target} already exists; choose another --out or remove it")
-    mesh, peer = _add(directory, mesh, Peer, name=name)
-    assert isinstance(peer, Peer)
-    write_peer_config(directory, mesh, peer, target)
-    return peer, target
+# The fields of a host in the order they are checked; a row's error names the first bad one.
+SPEC_FIELDS = ("name", "ssh", "endpoint", "vm_args", "node_name", "run_user", "mix_release")
 
 
-def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> Mesh:
-    mesh = inventory.load(directory)
-    member = mesh.member(name)
-    if not isinstance(member, kind):
-        other = "remove-peer" if isinstance(member, Peer) else "remove-host"
-        raise InputError(f"{name!r} is not a {'host' if kind is Host else 'peer'}; use `meshbeam {other}`")
-    new = inventory.without_member(mesh, name)
-    store = KeyStore(directory)
-    store.unlock()  # a wrong passphrase must stop us before the first write
-    with locked(directory):
-        inventory.save(directory, new)
-        store.forget(name, (m.name for m in new.members))
+def _check_spec(mesh: Mesh, spec: HostSpec, address: str, public_key: str) -> Host:
+    """The host of `spec`, validated alone against the mesh settings. On error, the fields are
+    tried one at a time over a known-good host, so that the message names the bad one."""
+    def build(s: HostSpec) -> Host:
+        return Host(name=s.name, ssh=s.ssh, address=address, endpoint=_endpoint(s, mesh), public_key=public_key,
+                    node_name=s.node_name, vm_args=s.vm_args, run_user=s.run_user, mix_release=s.mix_release)
+
+    def check(s: HostSpec) -> Host:
+        host = build(s)
+        inventory.validate(replace(mesh, hosts=(host,), peers=()))
+        return host
+
+    try:
+        return check(spec)
+    except InputError as whole:
+        good = HostSpec(name="x", ssh="127.0.0.1")
+        for name in SPEC_FIELDS:
+            one = {name: getattr(spec, name)}
+            if name == "mix_release":
+                one["vm_args"] = spec.vm_args
+            try:
+                check(replace(good, **one))
+            except InputError as e:
+                raise _at(spec, name, _reason(e)) from None
+        raise _at(spec, None, _reason(whole)) from None
+
+
+def _reason(e: InputError) -> str:
+    """The validator's message without the location it prefixes (mesh.yaml, hosts[0])."""
+    text = str(e)
+    for marker in ("invalid ", "Erlang node"):
+        if marker in text:
+            return text[text.index(marker):]
+    return text
+
+
+def _at(spec: HostSpec, field_name: str | None, message: str) -> InputError:
+    """An error about a spec: from a file, with the row and the field; on the command line, as is."""
+    if not spec.where:
+        return InputError(message)
+    return InputError(f"{spec.where}: field {field_name!r}: {message}" if field_name else f"{spec.where}: {message}")
+
+
+def add_hosts(directory: Path, specs: Sequence[HostSpec]) -> Added:
+    """Add every host of `specs` in one transaction: all or nothing. Every spec is checked
+    before the first key is made; a bad one is named by its `where` and field."""
+    with transaction(directory) as txn:
+        mesh = txn.mesh
+        assert mesh is not None
+        existing, names = {m.name for m in mesh.members}, {m.name for m in mesh.members}
+        addresses = _free_addresses(mesh)
+        hosts, placeholder = [], _placeholder_key(mesh)
+        for spec in specs:
+            if spec.name in existing:
+                raise _at(spec, "name", f"the name {spec.name!r} is already used in {inventory.mesh_path(directory)}")
+            if spec.name in names:
+                raise _at(spec, "name", f"the name {spec.name!r} appears twice")
+            hosts.append(_check_spec(mesh, spec, next(addresses), placeholder))
+            names.add(spec.name)
+        if mesh.backend == "tinc":
+            for spec in specs:
+                try:
+                    inventory.check_tinc_name(spec.name, names)
+                except InputError as e:
+                    raise _at(spec, "name", str(e)) from None
+        hosts = [_with_new_key(txn, h) for h in hosts]
+        txn.mesh = replace(mesh, hosts=mesh.hosts + tuple(hosts))
+    return Added(hosts, txn.notes)
+
+
+def _placeholder_key(mesh: Mesh) -> str:
+    """A valid public key to check a new member with before its own key is made (RSA keys
+    for tinc take a while; a bad row must not wait for the keys of the good ones)."""
+    if mesh.backend == "tinc":
+        return next((m.public_key for m in mesh.members), None) or new_keypair("tinc")[1]
+    return "A" * 43 + "="
+
+
+def _with_new_key(txn: Transaction, member: Host | Peer) -> Host | Peer:
+    private, public = new_keypair(txn.mesh.backend if txn.mesh else "wireguard")
+    txn.keys.put_member_key(member.name, private)
+    return replace(member, public_key=public)
+
+
+def add_host(directory: Path, spec: HostSpec) -> Added:
+    return add_hosts(directory, [spec])
+
+
+def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path, list[str]]:
+    """A roaming peer and its config: under DIR/peers/ in the same transaction; at `out`
+    elsewhere, written just after the commit (a failure there leaves the peer added, and
+    `rotate-keys NAME` rewrites the file)."""
+    with transaction(directory) as txn:
+        mesh = txn.mesh
+        assert mesh is not None
+        inventory.check_name(name, "member name")
+        if any(m.name == name for m in mesh.members):
+            raise InputError(f"the name {name!r} is already used in {inventory.mesh_path(directory)}")
+        if mesh.backend == "tinc":
+            inventory.check_tinc_name(name, {m.name for m in mesh.members})
+        target = out or peer_config_path(directory, mesh, name)
+        if target.exists():
+            raise InputError(f"{target} already exists; choose another --out or remove it")
+        peer = Peer(name=name, address=next(_free_addresses(mesh)), public_key=_placeholder_key(mesh))
+        inventory.validate(replace(mesh, hosts=(), peers=(peer,)))
+        peer = _with_new_key(txn, peer)
+        assert isinstance(peer, Peer)
+        txn.mesh = inventory.with_member(mesh, peer)
+        files = peer_files(txn.mesh, peer, target, txn.keys)
+        outside = inside(directory, target) is None
+        if not outside:
+            for path, (text, mode) in files.items():
+                txn.write(path, text, mode)
+    if outside:
+        for path, (text, mode) in files.items():
+            atomic_write(path, text, mode)
+    return peer, target, txn.notes
+
+
+def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> tuple[Mesh, list[str]]:
+    """Drop a member: its entry, its private key and (for a peer) its config under DIR/peers.
+    Its preshared keys were derived from its public key, so they go with it."""
+    with transaction(directory) as txn:
+        mesh = txn.mesh
+        assert mesh is not None
+        member = mesh.member(name)
+        if not isinstance(member, kind):
+            other = "remove-peer" if isinstance(member, Peer) else "remove-host"
+            raise InputError(f"{name!r} is not a {'host' if kind is Host else 'peer'}; use `meshbeam {other}`")
+        txn.keys.unlock()  # a wrong passphrase must stop us before the first write
+        txn.mesh = inventory.without_member(mesh, name)
+        txn.keys.drop_member_key(name)
         target = peer_config_path(directory, mesh, name)
-        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    return new
+        if target.exists() or target.is_symlink():
+            txn.remove(target)
+    return txn.mesh, txn.notes
 
 
 RENDER_MARK = ".meshbeam-render"  # OUT holds render output: later renders may prune it
@@ -172,6 +273,7 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
     OUT. So OUT must be new, empty, or an earlier render's (marked); anything else is refused
     before the first write. Returns the counts of files written and removed.
     """
+    settle(directory)
     mesh = inventory.load(directory)
     store = KeyStore(directory)
     store.unlock()  # a wrong passphrase must stop us before the first write
@@ -208,13 +310,13 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
             for name, data in wireguard.render_all(mesh, store):
                 write(out / name / f"{mesh.interface}.conf", data, 0o600)
         if any(h.vm_args for h in mesh.hosts):
-            from . import beamcfg, beamplan, firewall
+            from . import beamplan, firewall, vmargs
 
             rules = firewall.ruleset(interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port,
                                      listen_port=mesh.port)
             for h in mesh.hosts:
                 if h.vm_args:
-                    write(out / h.name / "vm.args.block", beamcfg.render_block(beamplan.settings(mesh, h)), 0o644)
+                    write(out / h.name / "vm.args.block", vmargs.render_block(beamplan.settings(mesh, h)), 0o644)
                     write(out / h.name / "nftables.nft", rules, 0o644)
         for done in in_flight:
             done.result()  # a failed write raises here
@@ -243,25 +345,31 @@ def _prune(out: Path, keep: set[Path]) -> int:
     return removed
 
 
-def rotate_keys(directory: Path, names: list[str] | None) -> tuple[Mesh, list[Path]]:
-    """New keypairs for NAMES (or every member) and new preshared keys for their pairs.
+def rotate_keys(directory: Path, names: list[str] | None, *, psk: bool = False) -> tuple[Mesh, list[Path], list[str]]:
+    """New keypairs for NAMES (or every member, `names=None`), or with `psk` a new preshared-key
+    secret (every pair's key changes), or both.
 
-    Only the inventory changes here; `meshbeam up` rolls the keys out. Returns the new mesh
-    and the roaming peers' config files that were rewritten (they must be copied again).
+    Only the inventory changes here; `meshbeam up` rolls the keys out. Returns the new mesh,
+    the roaming peers' config files that were rewritten (they must be copied again) and notes.
     """
-    mesh = inventory.load(directory)
-    chosen = [mesh.member(n) for n in names] if names else list(mesh.members)
-    store = KeyStore(directory)
-    store.unlock()
-    fresh = {m.name: new_keypair(mesh.backend) for m in chosen}
-    new = replace(
-        mesh,
-        hosts=tuple(replace(h, public_key=fresh[h.name][1]) if h.name in fresh else h for h in mesh.hosts),
-        peers=tuple(replace(p, public_key=fresh[p.name][1]) if p.name in fresh else p for p in mesh.peers),
-    )
-    inventory.validate(new)
-    with locked(directory):
-        store.rotate({n: private for n, (private, _) in fresh.items()}, (m.name for m in new.members))
-        inventory.save(directory, new)
-        rewritten = refresh_peer_configs(directory, new)
-    return new, rewritten
+    with transaction(directory) as txn:
+        mesh = txn.mesh
+        assert mesh is not None
+        chosen = [mesh.member(n) for n in names] if names is not None else list(mesh.members)
+        txn.keys.unlock()
+        fresh = {m.name: new_keypair(mesh.backend) for m in chosen}
+        for name, (private, _) in fresh.items():
+            txn.keys.put_member_key(name, private)
+        if psk:
+            txn.keys.new_psk_secret()
+        new = replace(
+            mesh,
+            hosts=tuple(replace(h, public_key=fresh[h.name][1]) if h.name in fresh else h for h in mesh.hosts),
+            peers=tuple(replace(p, public_key=fresh[p.name][1]) if p.name in fresh else p for p in mesh.peers),
+        )
+        txn.mesh = new
+        stale = _stale_peer_files(directory, new, txn.keys)
+        for files in stale.values():
+            for path, (text, mode) in files.items():
+                txn.write(path, text, mode)
+    return new, list(stale), txn.notes

@@ -8,12 +8,13 @@ is empty and nothing is written or run.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
-import shlex
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from . import wireguard
+from .command import Cmd, sh
 from .inventory import Host, Mesh
 
 
@@ -31,6 +32,8 @@ class FileFact:
     mode: int | None = None
     owner: str | None = None
     content: bytes | None = None
+    problem: str | None = None  # why meshbeam must not touch it: "is a symbolic link", ...
+    actor: str = "root"  # who may act in its directory (see hostlib): root or the user who owns it
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Query:
     paths: tuple[str, ...]
     tools: tuple[str, ...]
     users: tuple[str, ...] = ()
-    probes: tuple[tuple[str, str], ...] = ()  # (flag, sh condition) -> flag is set when it succeeds
+    probes: tuple[tuple[str, Cmd], ...] = ()  # (flag, sh condition) -> flag is set when it succeeds
     listdirs: tuple[str, ...] = ()
 
 
@@ -73,13 +76,14 @@ class Write:
     owner: str
     secret: bool
     reason: str  # "new", "changed", "mode" or "backup"
-    old: FileFact | None = None  # what the host had, for the dry-run diff
+    old: FileFact | None = None  # what the host had, for the dry-run diff and the backup
+    actor: str = "root"  # who writes it: root, or the user who owns its directory (see remote.py)
 
 
 @dataclass(frozen=True)
 class Action:
     label: str  # shown to people
-    script: str  # POSIX sh, run on the host after the writes
+    script: Cmd  # POSIX sh, run on the host after the writes
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,35 @@ class PlanError(Exception):
 
 WG_TOOLS = ("wg", "wg-quick", "ip")
 
+# Every file meshbeam replaces is kept here once, before its first change, as it was (or as
+# "absent"), root's and out of every other user's reach; `down` puts it back byte for byte.
+BACKUP_DIR = "/etc/meshbeam/backup"
+_BACKUP_HEADER = re.compile(rb"meshbeam-backup 1 (?:absent|([0-7]{1,4}) ([A-Za-z0-9_][A-Za-z0-9_.-]*))\n")
+
+
+def backup_path(key: str) -> str:
+    """Where the backup of a queried path lives (named by a hash: the path may be ~USER/...)."""
+    return f"{BACKUP_DIR}/{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def backup_record(fact: FileFact) -> bytes:
+    if not fact.exists:
+        return b"meshbeam-backup 1 absent\n"
+    return f"meshbeam-backup 1 {fact.mode:o} {fact.owner}\n".encode() + (fact.content or b"")
+
+
+def original(facts: Facts, key: str) -> FileFact | None:
+    """What a queried path held before meshbeam's first change, when a backup says so."""
+    b = facts.files.get(backup_path(key))
+    if b is None or not b.exists or b.content is None:
+        return None
+    m = _BACKUP_HEADER.match(b.content)
+    if not m:
+        raise PlanError(f"{b.path} is not a meshbeam backup; remove it or restore {key} by hand")
+    if m[1] is None:
+        return FileFact(key, False)
+    return FileFact(key, True, int(m[1], 8), m[2].decode(), b.content[m.end():])
+
 
 def query(mesh: Mesh, host: Host) -> Query:
     if mesh.backend == "tinc":
@@ -117,10 +150,18 @@ def query(mesh: Mesh, host: Host) -> Query:
         tools += beamplan.TOOLS
         users = (host.run_user,)
         probes += beamplan.probes(mesh, host)
+    paths += tuple(backup_path(p) for p in paths if not p.endswith(".meshbeam-orig"))
     return Query(mesh.interface, paths, tools, users, probes, listdirs)
 
 
-def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secret: bool) -> Write | None:
+def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secret: bool,
+                    path: str | None = None) -> Write | None:
+    """The write that makes `fact` hold `content` (at `path`, when the fact's path is ~USER/...).
+
+    In a directory a user owns, that user writes the file and so owns it (see remote.py).
+    """
+    if fact.actor != "root":
+        owner = fact.actor
     if not fact.exists:
         reason = "new"
     elif fact.content != content:
@@ -129,29 +170,25 @@ def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secre
         reason = "mode"
     else:
         return None
-    return Write(fact.path, content, mode, owner, secret, reason, fact)
+    return Write(path or fact.path, content, mode, owner, secret, reason, fact, fact.actor)
 
 
 def wireguard_actions(mesh: Mesh, host: Host, facts: Facts, conf_written: bool) -> list[Action]:
-    iface = shlex.quote(mesh.interface)
+    iface = mesh.interface
     if not facts.iface_exists:
         if facts.systemd:
-            return [Action(f"start wg-quick@{mesh.interface}", f"systemctl enable --now wg-quick@{iface}")]
-        return [Action(f"wg-quick up {mesh.interface}", f"{_WG_ENV} run_logged wg-quick up {iface}")]
+            return [Action(f"start wg-quick@{iface}", sh("systemctl enable --now {}", f"wg-quick@{iface}"))]
+        return [Action(f"wg-quick up {iface}", sh("{} run_logged wg-quick up {}", _WG_ENV, iface))]
     actions = []
     if conf_written:
         # syncconf changes peers in place: existing sessions and tunnelled connections survive.
-        actions.append(
-            Action(
-                f"wg syncconf {mesh.interface}",
-                f'wg-quick strip {iface} > "$work/stripped" && wg syncconf {iface} "$work/stripped"',
-            )
-        )
+        actions.append(Action(f"wg syncconf {iface}",
+                              sh('wg-quick strip {} > "$work/stripped" && wg syncconf {} "$work/stripped"', iface, iface)))
     want = wireguard.interface_address(mesh, host)
     if facts.iface_addrs != (want,):
-        stale = " ".join(f"ip -4 addr del {shlex.quote(a)} dev {iface};" for a in facts.iface_addrs if a != want)
+        stale = [sh("ip -4 addr del {} dev {}; ", a, iface) for a in facts.iface_addrs if a != want]
         actions.append(
-            Action(f"set address {want} on {mesh.interface}", f"{stale} ip -4 addr replace {want} dev {iface}")
+            Action(f"set address {want} on {iface}", Cmd(*stale, sh("ip -4 addr replace {} dev {}", want, iface)))
         )
     return actions
 
@@ -164,6 +201,26 @@ def wireguard_layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> t
     return ([write] if write else []), actions
 
 
+def refuse_unsafe(host: Host, facts: Facts) -> None:
+    """A link, a non-regular file or a directory others can change where meshbeam reads or writes."""
+    for f in facts.files.values():
+        if f.problem:
+            raise PlanError(f"{host.name}: {f.path} {f.problem}: meshbeam touches only regular files "
+                            "in directories one user controls")
+
+
+def with_backups(writes: list[Write], facts: Facts) -> list[Write]:
+    """Each replaced file's first backup goes first: it is renamed into place before the file is."""
+    backups = []
+    for w in writes:
+        key = w.old.path if w.old else w.path
+        b = backup_path(key)
+        if w.reason in ("new", "changed") and b in facts.files and not facts.files[b].exists:
+            backups.append(Write(b, backup_record(w.old or FileFact(key, False)), 0o600, "root", True, "backup",
+                                 facts.files[b]))
+    return backups + writes
+
+
 def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     wanted = query(mesh, host).tools
     missing = [t for t in wanted if t not in facts.tools]
@@ -173,6 +230,7 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
             f"{', '.join(missing)} not found on the host: install {package}"
             + (", nftables and erlang-base" if host.vm_args else "")
         )
+    refuse_unsafe(host, facts)
     removes: list[str] = []
     if mesh.backend == "tinc":
         from . import tincplan
@@ -191,14 +249,28 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
         writes += beam_writes
         actions += beam_actions
         notes += beam_notes
-    return HostPlan(host.name, tuple(writes), tuple(actions), tuple(notes), tuple(removes))
+    return HostPlan(host.name, tuple(with_backups(writes, facts)), tuple(actions), tuple(notes), tuple(removes))
 
 
-_SECRET_LINE = re.compile(r"^(\s*(?:PrivateKey|PresharedKey)\s*=\s*).*$", re.MULTILINE)
+# Secrets in any file meshbeam shows a diff of, matched without regard to case (wg reads its keys
+# so): WireGuard keys, cookies on Erlang and release command lines, PEM private key blocks.
+_SECRETS = (
+    (re.compile(r"^(\s*(?:private|preshared)key\s*=\s*).*$", re.I | re.M), r"\1(secret)"),
+    (re.compile(r"((?:^|\s)-{1,2}(?:set)?cookie\s+)(\"[^\"\n]*\"|'[^'\n]*'|\S+)", re.I | re.M), r"\1(secret)"),
+    (re.compile(r"(release_cookie\s*=\s*)(\"[^\"\n]*\"|'[^'\n]*'|[^\s;]*)", re.I), r"\1(secret)"),
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.I | re.S),
+     "(secret PEM private key)"),
+)
 
 
 def mask(text: str) -> str:
-    return "\n".join(_SECRET_LINE.sub(r"\1(secret)", line) for line in text.split("\n"))
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _has_secret(text: str) -> bool:
+    return any(p.search(text) for p, _ in _SECRETS)
 
 
 def diff(write: Write) -> str:
@@ -208,7 +280,9 @@ def diff(write: Write) -> str:
         return f"mode {old.mode:04o} {old.owner} -> {write.mode:04o} {write.owner}\n" if old.mode else ""
     before = (old.content or b"").decode(errors="replace") if old.exists else ""
     after = write.content.decode(errors="replace")
-    if write.secret and not _SECRET_LINE.search(after):
+    if write.path.startswith(BACKUP_DIR + "/"):
+        return "(the file as it was before meshbeam, kept for `down`; contents not shown)\n"
+    if write.secret and not _has_secret(after):
         return f"(secret file, {len(write.content)} bytes; contents not shown)\n"
     lines = difflib.unified_diff(
         mask(before).splitlines(keepends=True),
@@ -219,30 +293,57 @@ def diff(write: Write) -> str:
     return "".join(l if l.endswith("\n") else l + "\n" for l in lines)
 
 
+def restore(host: Host, facts: Facts, key: str, path: str | None = None) -> tuple[list[Write], list[str]] | None:
+    """Put back what a backup says `key` held before meshbeam; None when there is no backup."""
+    was = original(facts, key)
+    if was is None:
+        return None
+    now = facts.files[key]
+    if not was.exists:
+        return [], ([path or key] if now.exists else [])
+    w = write_if_needed(now, was.content or b"", was.mode or 0o600, was.owner or "root", secret=True, path=path)
+    return ([w] if w else []), []
+
+
 def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     """`meshbeam down`: undo everything `up` did, leaving the host as it was before meshbeam."""
-    iface = shlex.quote(mesh.interface)
+    refuse_unsafe(host, facts)
+    iface = mesh.interface
     actions: list[Action] = []
     removes: list[str] = []
+    writes: list[Write] = []
     if mesh.backend == "tinc":
         from . import tincplan
 
         if "tincd" in facts.flags:
-            stop = f"systemctl disable --now tinc@{iface}" if facts.systemd else f"tincd -n {iface} -k"
-            actions.append(Action(f"stop tincd -n {mesh.interface}", stop))
-        if any(f.exists for f in facts.files.values() if f.path.startswith(tincplan.base(mesh))):
-            actions.append(Action(f"remove {tincplan.base(mesh)}", f"rm -rf {shlex.quote(tincplan.base(mesh))}"))
+            stop = sh("systemctl disable --now {}", f"tinc@{iface}") if facts.systemd else sh("tincd -n {} -k", iface)
+            actions.append(Action(f"stop tincd -n {iface}", stop))
+        b = tincplan.base(mesh)
+        mine = [p for p in facts.files if p.startswith(b + "/")]
+        if any((original(facts, p) or FileFact(p, False)).exists for p in mine):
+            for p in mine:  # the host had tinc files of its own there: put them back one by one
+                w, r = restore(host, facts, p) or ([], [])
+                writes, removes = writes + w, removes + r
+        elif any(facts.files[p].exists for p in mine):
+            actions.append(Action(f"remove {b}", sh("rm -rf -- {}", b)))
     else:
         if facts.iface_exists:
-            stop = f"systemctl disable --now wg-quick@{iface}" if facts.systemd else f"{_WG_ENV} run_logged wg-quick down {iface}"
-            actions.append(Action(f"take {mesh.interface} down", stop))
+            stop = (sh("systemctl disable --now {}", f"wg-quick@{iface}") if facts.systemd
+                    else sh("{} run_logged wg-quick down {}", _WG_ENV, iface))
+            actions.append(Action(f"take {iface} down", stop))
         conf = wireguard.config_path(mesh)
-        if facts.files[conf].exists:  # after the stop, which reads it
-            actions.append(Action(f"remove {conf}", f"rm -f {shlex.quote(conf)}"))
-    writes: list[Write] = []
+        was = original(facts, conf)
+        if was is not None and was.exists:  # the host's own file comes back (written before the stop)
+            writes += (restore(host, facts, conf) or ([], []))[0]
+        elif facts.files[conf].exists:  # after the stop, which reads it
+            actions.append(Action(f"remove {conf}", sh("rm -f -- {}", conf)))
     if host.vm_args:
         from . import beamplan
 
         w, r, a = beamplan.teardown(host, secrets.cookie(), facts)
-        writes, removes, actions = w, removes + r, actions + a
+        writes, removes, actions = writes + w, removes + r, actions + a
+    kept = [p for p in facts.files if p.startswith(BACKUP_DIR + "/") and facts.files[p].exists]
+    if kept:  # after the restores, which are written from the facts, not from these files
+        actions.append(Action(f"remove {BACKUP_DIR}", sh("rm -rf -- {}; rmdir -- /etc/meshbeam 2>/dev/null || :",
+                                                          BACKUP_DIR)))
     return HostPlan(host.name, tuple(writes), tuple(actions), (), tuple(removes))

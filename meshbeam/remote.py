@@ -5,23 +5,30 @@
 - File contents, secrets included, travel on the SSH channel's stdin inside a script that
   writes temp files and renames them only once every file has arrived intact. They never
   appear on a command line, so never in `ps` or a log.
+- Every script is a command.Cmd (values quoted by type) that starts with hostlib's functions:
+  root never reads, writes or follows a link in a directory another user can change.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import ipaddress
 import os
-import shlex
+import posixpath
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, LiteralString, TypeVar
 
+from . import hostlib
+from .command import B64, Cmd, Sh, lines, sh
 from .errors import RemoteError
 from .inventory import Host, parse_ssh_target
-from .plan import Facts, FileFact, HostPlan, Query
+from .plan import Facts, FileFact, HostPlan, Query, Write
 
 if TYPE_CHECKING:
     from fabric import Connection
@@ -88,8 +95,10 @@ def _open_verified(conn: Connection, hop_to: str = "") -> None:
         raise RemoteError(f"cannot reach {where}: {e.strerror or e}") from None
 
 
-def execute(conn: Connection, command: str, stdin: bytes = b"", timeout: float = COMMAND_TIMEOUT) -> tuple[int, str, str]:
-    """Run one command on the open connection; stdin carries any secret, never the argv."""
+def execute(conn: Connection, command: LiteralString, stdin: bytes = b"",
+            timeout: float = COMMAND_TIMEOUT) -> tuple[int, str, str]:
+    """Run one constant command (`sh -s`) on the open connection; the script and any secret
+    travel on stdin, never on the argv."""
     if conn.user != "root":
         command = f"sudo -n -- {command}"
     chan = conn.transport.open_session(timeout=CONNECT_TIMEOUT)
@@ -108,113 +117,165 @@ def execute(conn: Connection, command: str, stdin: bytes = b"", timeout: float =
 
 # ---- facts --------------------------------------------------------------------------------------
 
+# Every record names what it is about by its index in the Query's own lists, never by echoing a
+# path or a name back: a value holding a newline cannot forge a line. Host text that is not a
+# fixed token (file contents, passwd lines, directory entries) travels as base64.
+BASE_PROBES = (("systemd", sh("[ -d /run/systemd/system ]")),)
 
-BASE_PROBES = (("systemd", "[ -d /run/systemd/system ]"),)
+
+def _probes(q: Query) -> tuple[tuple[str, Cmd], ...]:
+    return BASE_PROBES + (("iface", sh("ip link show dev {} >/dev/null 2>&1", q.interface)),) + q.probes
 
 
-def facts_script(q: Query) -> str:
+def _file_path(p: str) -> Cmd:
+    """A queried path as a shell word; ~USER/REST is resolved through the host's passwd."""
+    if p.startswith("~"):
+        user, _, rest = p[1:].partition("/")
+        return sh('"$(getent passwd {} | cut -d: -f6)"/{}', user, rest)
+    return Cmd(p)
+
+
+def facts_script(q: Query) -> Cmd:
     """A read-only POSIX sh script whose output `parse_facts` understands."""
-    iface = shlex.quote(q.interface)
-    lines = [
-        f"for t in {' '.join(shlex.quote(t) for t in q.tools)}; do command -v \"$t\" >/dev/null && echo \"tool $t\"; done",
-        f"ip -o -4 addr show dev {iface} 2>/dev/null | while read -r _ _ _ a _; do echo \"addr $a\"; done",
-    ]
-    probes = BASE_PROBES + (("iface", f"ip link show dev {iface} >/dev/null 2>&1"),) + q.probes
-    lines += [f"if {cond}; then echo 'flag {flag}'; fi" for flag, cond in probes]
-    for d in q.listdirs:
-        lines.append(f"echo \"list {d} $(ls -A {shlex.quote(d)} 2>/dev/null | tr '\\n' ' ')\"")
-    for u in q.users:
-        lines.append(f"echo \"home {u} $(getent passwd {shlex.quote(u)} | cut -d: -f6)\"")
-    for p in q.paths:
-        user, sep, rest = p[1:].partition("/") if p.startswith("~") else ("", "", "")
-        qp = f'"$(getent passwd {shlex.quote(user)} | cut -d: -f6)"/{shlex.quote(rest)}' if sep else shlex.quote(p)
-        lines.append(
-            f"if [ -f {qp} ]; then echo \"file $(stat -c '%a %U' {qp}) {p}\"; base64 -w0 {qp}; echo; "
-            f"else echo \"nofile {p}\"; fi"
-        )
-    return "\n".join(lines) + "\n"
+    out = [hostlib.COMMON, hostlib.FACTS]
+    out += [sh('command -v {} >/dev/null 2>&1 && echo "tool {}"', t, i) for i, t in enumerate(q.tools)]
+    out.append(sh('ip -o -4 addr show dev {} 2>/dev/null | while read -r _ _ _ a _; do echo "addr $a"; done',
+                  q.interface))
+    out += [sh('if {}; then echo "flag {}"; fi', cond, i) for i, (_, cond) in enumerate(_probes(q))]
+    out += [sh('echo "list {} $(find {} -mindepth 1 -maxdepth 1 -printf \'%f\\0\' 2>/dev/null | base64 -w0)"', i, d)
+            for i, d in enumerate(q.listdirs)]
+    out += [sh('echo "user {} $(getent passwd {} | base64 -w0)"', i, u) for i, u in enumerate(q.users)]
+    for i, p in enumerate(q.paths):
+        out.append(sh('f={}; case $f in /*) fact {} "$f" ;; *) echo "nofile {}" ;; esac', _file_path(p), i, i))
+    return lines(*out)
 
 
-def parse_facts(output: str) -> Facts:
+_TOKEN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_RECORD = re.compile(
+    rf"(?P<kind>tool|flag|nofile|link|other|unreadable) (?P<i>\d+)"
+    rf"|(?P<kind2>list|user) (?P<j>\d+) (?P<b64>[A-Za-z0-9+/=]*)"
+    rf"|actor (?P<k>\d+) (?P<actor>{_TOKEN})"
+    rf"|file (?P<f>\d+) (?P<mode>[0-7]{{1,4}}) (?P<owner>{_TOKEN})"
+    rf"|addr (?P<addr>[0-9./]+)"
+)
+_PROBLEMS = {
+    "link": "is a symbolic link",
+    "other": "is not a regular file",
+    "unreadable": "cannot be read by the user who owns its directory",
+}
+
+
+def parse_facts(output: str, q: Query) -> Facts:
+    """The facts script's output -> Facts; a line it does not expect is an error, never skipped."""
     tools: set[str] = set()
     flags: set[str] = set()
     addrs: list[str] = []
     homes: dict[str, str] = {}
-    files: dict[str, FileFact] = {}
     listings: dict[str, tuple[str, ...]] = {}
+    actors: dict[int, str] = {}
+    found: dict[int, FileFact] = {}
+    probes = _probes(q)
     it = iter(output.splitlines())
-    for line in it:
-        kind, _, rest = line.partition(" ")
-        if kind == "tool":
-            tools.add(rest)
-        elif kind == "flag":
-            flags.add(rest)
-        elif kind == "addr":
-            addrs.append(rest)
-        elif kind == "list":
-            directory, _, names = rest.partition(" ")
-            listings[directory] = tuple(names.split())
-        elif kind == "home":
-            user, _, home = rest.partition(" ")
-            homes[user] = home
-        elif kind == "file":
-            mode, owner, path = rest.split(" ", 2)
-            files[path] = FileFact(path, True, int(mode, 8), owner, base64.b64decode(next(it)))
-        elif kind == "nofile":
-            files[rest] = FileFact(rest, False)
+    try:
+        for line in it:
+            m = _RECORD.fullmatch(line)
+            if not m:
+                raise ValueError(line)
+            kind = m["kind"] or m["kind2"] or line.split(" ", 1)[0]
+            if kind == "tool":
+                tools.add(q.tools[int(m["i"])])
+            elif kind == "flag":
+                flags.add(probes[int(m["i"])][0])
+            elif kind == "addr":
+                addrs.append(str(ipaddress.IPv4Interface(m["addr"]).with_prefixlen))
+            elif kind == "list":
+                names = base64.b64decode(m["b64"]).decode(errors="replace").split("\0")
+                listings[q.listdirs[int(m["j"])]] = tuple(n for n in names if n and "/" not in n and n not in (".", ".."))
+            elif kind == "user":
+                fields = base64.b64decode(m["b64"]).decode(errors="replace").rstrip("\n").split(":")
+                if len(fields) >= 7 and fields[0] == q.users[int(m["j"])]:
+                    homes[fields[0]] = fields[5]
+            elif kind == "actor":
+                actors[int(m["k"])] = m["actor"]
+            elif kind == "file":
+                i = int(m["f"])
+                found[i] = FileFact(q.paths[i], True, int(m["mode"], 8), m["owner"],
+                                    base64.b64decode(next(it), validate=True))
+            elif kind == "nofile":
+                found[int(m["i"])] = FileFact(q.paths[int(m["i"])], False)
+            else:
+                i = int(m["i"])
+                found[i] = FileFact(q.paths[i], True, problem=_PROBLEMS[kind])
+    except (ValueError, IndexError, StopIteration, binascii.Error) as e:
+        raise RemoteError(f"unexpected output from the facts script: {str(e)[:80]!r}") from None
+    files: dict[str, FileFact] = {}
+    for i, p in enumerate(q.paths):
+        actor = actors.get(i, "root")
+        fact = found.get(i)
+        if actor == "unsafe":
+            fact = FileFact(p, True, problem="is in a directory that two users, or anyone, can change")
+        elif fact is None:
+            raise RemoteError(f"the facts script said nothing about {p}")
+        files[p] = replace(fact, actor=actor)
     return Facts(frozenset(tools), frozenset(flags), tuple(addrs), homes, files, listings)
 
 
 def gather(conn: Connection, q: Query) -> Facts:
-    rc, out, err = execute(conn, "sh -s", facts_script(q).encode())
+    rc, out, err = execute(conn, "sh -s", facts_script(q).render().encode())
     if rc != 0:
         raise RemoteError(f"reading facts failed (exit {rc}): {err.strip()[:300]}")
-    return parse_facts(out)
+    return parse_facts(out, q)
 
 
 # ---- apply --------------------------------------------------------------------------------------
 
 
-def apply_script(plan: HostPlan) -> bytes:
-    """Write every file to a temp file beside its target, check its hash, then rename all, then act.
+def _write_steps(i: int, w: Write) -> tuple[Cmd, Cmd]:
+    """(stage, commit) of one write: a temp file from mktemp beside the target, made, filled,
+    checked and given its mode by the one who may act in that directory, then renamed over it.
 
-    The body is a function called on the last line: a script cut off in transit is never run,
-    so a dropped connection cannot leave a half-written file.
+    Root sets the owner only in its own directories. In a directory a user owns, the user writes
+    and so owns the file: that user could replace it at any time anyway, and a chown by root
+    there could be sent through a link the user planted (see hostlib). $tI holds the temp name.
     """
-    out = [
-        "main() {",
-        "set -e",
-        "umask 077",
-        'work=$(mktemp -d)',
-        'trap \'rm -rf "$work"\' EXIT',
-        'run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }',
-    ]
-    renames = []
-    for i, w in enumerate(plan.writes):
-        target = shlex.quote(w.path)
-        # $$ (the remote shell's PID) keeps two concurrent runs from sharing a temp file
-        tmp = shlex.quote(f"{os.path.dirname(w.path)}/.{os.path.basename(w.path)}.meshbeam-") + "$$"
-        digest = hashlib.sha256(w.content).hexdigest()
-        out += [
-            f"mkdir -p {shlex.quote(os.path.dirname(w.path))}",
-            f"base64 -d > {tmp} <<'MESHBEAM_EOF_{i}'",
-            base64.encodebytes(w.content).decode().rstrip("\n"),
-            f"MESHBEAM_EOF_{i}",
-            f"echo '{digest}  '{tmp} | sha256sum -c --quiet -",
-            f"chown {shlex.quote(w.owner)} {tmp}",
-            f"chmod {w.mode:o} {tmp}",
-        ]
-        renames.append(f"mv -f {tmp} {target}")
-    out += renames
-    out += [f"rm -f {shlex.quote(path)}" for path in plan.removes]
-    for a in plan.actions:
-        out.append(a.script)
-    out += ["}", "main"]
-    return ("\n".join(out) + "\n").encode()
+    d = posixpath.dirname(w.path)
+    digest = hashlib.sha256(w.content).hexdigest()
+    stage = lines(
+        sh("same_actor {} {}", w.actor, d),
+        sh("as_user {} mkdir -p -- {}", w.actor, d),
+        sh("t{}=$(as_user {} mktemp -- {}/.meshbeam.XXXXXXXX)", i, w.actor, d),
+        sh("fill {} \"$t{}\" {} {} <<'MESHBEAM_EOF'", w.actor, i, digest, f"{w.mode:o}"),
+    ) + Cmd(B64(w.content, w.secret), Sh("\nMESHBEAM_EOF"))
+    owner = w.owner if w.actor == "root" else ""
+    commit = sh('commit {} "$t{}" {} {}\nt{}=', w.actor, i, w.path, owner, i)
+    return stage, commit
+
+
+def apply_script(plan: HostPlan) -> Cmd:
+    """Stage every file, then rename them all, then remove, then act.
+
+    The body is a function called on the last line: a script cut off in transit is never run.
+    The EXIT trap removes every temp file still staged when the script fails or is killed.
+    """
+    steps = [_write_steps(i, w) for i, w in enumerate(plan.writes)]
+    cleanup = [sh('[ -z "${t{}:-}" ] || as_user {} rm -f -- "$t{}"', i, w.actor, i) for i, w in enumerate(plan.writes)]
+    return lines(
+        sh("main() {\nset -e\numask 077"),
+        hostlib.COMMON + hostlib.APPLY,
+        sh('work=$(mktemp -d)\ncleanup() {'),
+        *cleanup,
+        sh('rm -rf "$work"\n}\ntrap cleanup EXIT\ntrap \'exit 1\' HUP INT TERM PIPE'),
+        sh('run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }'),
+        *(stage for stage, _ in steps),
+        *(commit for _, commit in steps),
+        *(sh("remove {}", path) for path in plan.removes),
+        *(a.script for a in plan.actions),
+        sh("}\nmain"),
+    )
 
 
 def apply(conn: Connection, plan: HostPlan) -> None:
-    rc, _, err = execute(conn, "sh -s", apply_script(plan))
+    rc, _, err = execute(conn, "sh -s", apply_script(plan).render().encode())
     if rc != 0:
         raise RemoteError(f"apply failed (exit {rc}): {err.strip().splitlines()[-1] if err.strip() else 'no output'}")
 

@@ -1,7 +1,8 @@
 """A local sandbox of real hosts: per host a network namespace, a private mount + UTS namespace and sshd.
 
 Linux and root only. Underlay 198.51.100.0/24 on a bridge in the root namespace; an optional laptop on
-203.0.113.0/24 behind a NAT router. "Trap" comments refer to shared/notes/sandbox-facts.md.
+203.0.113.0/24 behind a NAT router. With `systemd=True` the servers boot the machine's systemd instead
+(sandbox_systemd). State lives in a root-only directory, /run/meshbeam-sandbox/PREFIX (sandbox_fs). "Trap" comments name a section of docs/sandbox.md.
 """
 
 from __future__ import annotations
@@ -12,22 +13,23 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import MeshbeamError
+from . import sandbox_fs
+from . import sandbox_proc as proc
 from .fsutil import atomic_write
+from .sandbox_exec import CommandError, run, spawn
+from .sandbox_fs import SandboxError
+from .sandbox_proc import PATH, pid1
 
 UNDERLAY_GW, NAT_UNDERLAY = "198.51.100.1", "198.51.100.2"
 NAT_LAN, LAPTOP_LAN = "203.0.113.1", "203.0.113.10"
+MESH_RANGE = "198.18.0.0/15"  # the tests' mesh addresses; blackholed in the machine's namespace
 REQUIRED = ("ip", "nsenter", "unshare", "sshd", "ssh-keygen", "nft")
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BIND_DIRS = {"/etc/wireguard": 0o700, "/etc/tinc": 0o755, "/etc/meshbeam": 0o755, "/root": 0o700, "/srv": 0o755}
 READY = "/run/meshbeam-ready"
 NAT_RULES = """table ip meshbeam_nat {
@@ -39,23 +41,12 @@ NAT_RULES = """table ip meshbeam_nat {
 """
 
 
-class SandboxError(MeshbeamError):
-    """A sandbox step failed; one line, for people."""
-
-
-class CommandError(SandboxError):
-    """`run(check=True)` saw a non-zero exit; `.result` keeps the CompletedProcess."""
-
-    def __init__(self, message: str, result: subprocess.CompletedProcess) -> None:
-        super().__init__(message)
-        self.result = result
-
-
 @dataclass(frozen=True)
 class SandboxHost:
     name: str
     address: str
-    holder_pid: int
+    holder_pid: int  # a process in the host's namespaces (a systemd host's PID 1 when loaded)
+    systemd: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,21 +79,12 @@ class _Spec:
     gateway: str | None = None
 
 
-def _sh(argv: list[str], *, input: bytes | None = None, check: bool = True) -> str:
-    try:
-        r = subprocess.run(argv, input=input, capture_output=True, stdin=None if input else subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise SandboxError(f"{argv[0]} is not installed") from None
-    if check and r.returncode:
-        err = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()
-        raise SandboxError(f"{shlex.join(argv)} failed: {err[-1] if err else f'exit {r.returncode}'}")
-    return r.stdout.decode(errors="replace")
-
-
-def _dir(prefix: str, state_dir: Path | None) -> Path:
+def _dir(prefix: str, state_dir: Path | None, *, create: bool = False) -> Path:
+    """The state directory, checked (root's own, no symlink) before anything reads, writes or deletes it."""
     if not re.fullmatch(r"[a-z][a-z0-9]{0,5}", prefix):  # keeps "<prefix>-s50-u" within 15 chars
         raise SandboxError(f"bad sandbox prefix {prefix!r}: want 1-6 of [a-z0-9], starting with a letter")
-    return Path(state_dir or f"/var/tmp/meshbeam-sandbox/{prefix}").absolute()
+    path = Path(state_dir or sandbox_fs.BASE / prefix)
+    return sandbox_fs.make(path) if create else sandbox_fs.check(path)
 
 
 def _need_root() -> None:
@@ -123,64 +105,8 @@ def _preflight(n: int) -> None:
 
 def _check_free() -> None:
     """Addresses are fixed, so two sandboxes (with other prefixes) cannot be up at once."""
-    if m := re.search(r"^\d+: (\S+)\s+inet 198\.51\.100\.", _sh(["ip", "-o", "-4", "addr", "show"]), re.M):
+    if m := re.search(r"^\d+: (\S+)\s+inet 198\.51\.100\.", proc.sh(["ip", "-o", "-4", "addr", "show"]), re.M):
         raise SandboxError(f"{m.group(1)} already holds 198.51.100.0/24 (another sandbox?); take that down first")
-
-
-def _stat(pid: int) -> list[str]:
-    """/proc/PID/stat after the command name: [0] is the state, [19] the start time; [] once gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def _started(pid: int) -> str | None:
-    """Start time, which tells a holder's PID apart from a reused one."""
-    return (_stat(pid) or [None] * 20)[19]
-
-
-def _dead(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap our own children (holders, spawned processes)
-    except ChildProcessError:
-        pass
-    return _stat(pid)[:1] in ([], ["Z"], ["X"])
-
-
-def _ns_id(path: str) -> tuple[int, int] | None:
-    """Identity of a network namespace, from /run/netns/NAME or /proc/PID/ns/net."""
-    try:
-        st = os.stat(path)
-        return st.st_dev, st.st_ino
-    except OSError:
-        return None
-
-
-def _until(ok: Callable[[], bool], timeout: float, failure: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not ok():
-        if time.monotonic() > deadline:
-            raise SandboxError(failure)
-        time.sleep(0.03)
-
-
-def _kill_netns(ns: tuple[int, int] | None) -> None:
-    """SIGTERM, then SIGKILL, every process in one network namespace, and nothing else."""
-    if not ns or ns in (_ns_id("/proc/1/ns/net"), _ns_id("/proc/self/ns/net")):
-        return  # never the machine's own namespace
-    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ns_id(f"{p}/ns/net") == ns]
-    for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            _until(lambda: all(_dead(p) for p in pids), wait, "")
-            return
-        except SandboxError:
-            pids = [p for p in pids if not _dead(p)]
 
 
 def _specs(prefix: str, n: int, laptop: bool) -> list[_Spec]:
@@ -203,34 +129,39 @@ def _mac(ip: str) -> str:
 
 def _net(prefix: str, spec: _Spec) -> None:
     ns = f"{prefix}-{spec.name}"
-    _sh(["ip", "netns", "add", ns])
-    _sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+    proc.sh(["ip", "netns", "add", ns])
+    proc.sh(["ip", "-n", ns, "link", "set", "lo", "up"])
     for veth, bridge, inner, cidr in spec.ports:
         # A fixed MAC per address, as a real NIC keeps across reboots, so neighbours' ARP caches stay right.
-        _sh(["ip", "link", "add", veth, "type", "veth", "peer", "name", inner, "address", _mac(cidr), "netns", ns])
-        _sh(["ip", "link", "set", veth, "master", bridge, "up"])
-        _sh(["ip", "-n", ns, "addr", "add", cidr, "dev", inner])
-        _sh(["ip", "-n", ns, "link", "set", inner, "up"])
+        proc.sh(["ip", "link", "add", veth, "type", "veth", "peer", "name", inner, "address", _mac(cidr), "netns", ns])
+        proc.sh(["ip", "link", "set", veth, "master", bridge, "up"])
+        proc.sh(["ip", "-n", ns, "addr", "add", cidr, "dev", inner])
+        proc.sh(["ip", "-n", ns, "link", "set", inner, "up"])
     if spec.gateway:
-        _sh(["ip", "-n", ns, "route", "add", "default", "via", spec.gateway])
+        proc.sh(["ip", "-n", ns, "route", "add", "default", "via", spec.gateway])
     if spec.role == "nat":  # forwarding and masquerade inside the router only; it has no default route
-        _sh(["ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
-        _sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=NAT_RULES.encode())
+        proc.sh(["ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+        proc.sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=NAT_RULES.encode())
 
 
-def _holder(prefix: str, spec: _Spec, disk: Path) -> int:
+def _holder(prefix: str, spec: _Spec, state_dir: Path) -> int:
     """Start the long-lived process that owns the host's namespaces (trap: getting into a host)."""
+    disk, state = state_dir / "hosts" / spec.name, shlex.quote(str(state_dir))
     steps = [
         "set -e",
         # Our private copy of /run/netns/* would keep other hosts' namespaces, and their veths, alive.
         "findmnt -rn -t nsfs -o TARGET | while read -r m; do umount -l \"$m\"; done",
-        # Fresh /run each boot (trap: wireguard-go's /run/wireguard/IF.sock collides between hosts).
-        "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run", "mkdir -p /run/sshd",
     ]
     for d, mode in BIND_DIRS.items():
         src = disk / d.strip("/").replace("/", "-")
         src.mkdir(mode=mode, parents=True, exist_ok=True)
         steps.append(f"mkdir -p {d} && mount --bind {shlex.quote(str(src))} {d}")
+    # Fresh /run each boot (trap: wireguard-go's /run/wireguard/IF.sock collides between hosts). The state
+    # directory may live under /run: an open descriptor keeps it reachable to bind back once the tmpfs hides it
+    # (mount -c, or mount would resolve /proc/self/fd/3 to the hidden path).
+    steps += [f"exec 3<{state}", "mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run", "mkdir -p /run/sshd",
+              f"if [ ! -d {state} ]; then mkdir -p {state} && mount -c --bind /proc/self/fd/3 {state}; fi",
+              "exec 3<&-"]
     steps += [f"echo {spec.name} > /proc/sys/kernel/hostname", f"touch {READY}", "exec sleep infinity"]
     # stdio on /dev/null (trap: a background `ip netns exec` keeps the caller's stdout open). `ip netns exec`,
     # unshare and `exec sleep` all exec in place, so this PID ends up as the holder.
@@ -240,20 +171,29 @@ def _holder(prefix: str, spec: _Spec, disk: Path) -> int:
                             start_new_session=True, env={"PATH": PATH}).pid
 
 
-def _start_sshd(spec: _Spec, pid: int, disk: Path, ssh_dir: Path) -> None:
-    key, cfg = disk / "ssh_host_ed25519_key", disk / "sshd_config"
+def _host_key(spec: _Spec, disk: Path) -> Path:
+    key = disk / "ssh_host_ed25519_key"
     if not key.exists():  # kept across reboots, so known_hosts stays valid
-        _sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", spec.name, "-f", str(key)])
+        proc.sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", spec.name, "-f", str(key)])
     key.chmod(0o600)
-    cfg.write_text("\n".join([
-        f"ListenAddress {spec.address}", "Port 22", f"HostKey {key}", "PidFile /run/sshd.pid",
-        f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}", "StrictModes no", "UsePAM no",
-        "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "PrintMotd no", "PrintLastLog no", "Subsystem sftp internal-sftp", f"SetEnv PATH={PATH}",
-        "MaxStartups 100:30:200", "MaxSessions 100", "",  # parallel Fabric connections are not refused
-    ]))
+    return key
+
+
+def sshd_options(address: str, host_key: str, authorized_keys: str) -> list[str]:
+    """What a sandbox host's sshd needs on top of the defaults (trap: sshd settings for a sandbox host)."""
+    return [f"ListenAddress {address}", f"HostKey {host_key}", f"AuthorizedKeysFile {authorized_keys}",
+            "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "PrintMotd no", "PrintLastLog no", f"SetEnv PATH={PATH}",
+            "MaxStartups 100:30:200", "MaxSessions 100"]  # parallel Fabric connections are not refused
+
+
+def _start_sshd(spec: _Spec, pid: int, disk: Path, ssh_dir: Path) -> None:
+    key, cfg = _host_key(spec, disk), disk / "sshd_config"
+    options = sshd_options(spec.address, str(key), str(ssh_dir / "authorized_keys"))
+    sandbox_fs.write_new(cfg, "\n".join([*options, "Port 22", "PidFile /run/sshd.pid",
+                                         "Subsystem sftp internal-sftp", ""]))
     # Inside the host's namespaces, so SSH sessions land in the host with its own /run and /etc/wireguard.
-    _sh(["nsenter", "-t", str(pid), "-n", "-m", "-u", "/usr/sbin/sshd", "-f", str(cfg), "-E", str(disk / "sshd.log")])
+    proc.sh(["nsenter", "-t", str(pid), "-n", "-m", "-u", "/usr/sbin/sshd", "-f", str(cfg), "-E", str(disk / "sshd.log")])
 
 
 def _accepts(address: str) -> bool:
@@ -268,18 +208,18 @@ def _boot(prefix: str, specs: list[_Spec], state_dir: Path) -> dict[str, int]:
     """Namespaces, links, holders and sshd for some hosts; returns name -> holder PID."""
     for spec in specs:
         _net(prefix, spec)
-    pids = {s.name: _holder(prefix, s, state_dir / "hosts" / s.name) for s in specs}
+    pids = {s.name: _holder(prefix, s, state_dir) for s in specs}
     for s in specs:
         failure = f"sandbox host {s.name} did not come up (its mounts failed?)"
         # /proc/PID/root looks into the holder's mount namespace, so this sees the host's own /run.
-        _until(lambda: _dead(pids[s.name]) or Path(f"/proc/{pids[s.name]}/root{READY}").exists(), 10, failure)
-        if _dead(pids[s.name]):
+        proc.until(lambda: proc.dead(pids[s.name]) or Path(f"/proc/{pids[s.name]}/root{READY}").exists(), 10, failure)
+        if proc.dead(pids[s.name]):
             raise SandboxError(failure)
     servers = [s for s in specs if s.role == "server"]
     for s in servers:
         _start_sshd(s, pids[s.name], state_dir / "hosts" / s.name, state_dir / "ssh")
     for s in servers:
-        _until(lambda: _accepts(s.address), 10, f"sshd on sandbox host {s.name} ({s.address}) does not answer")
+        proc.until(lambda: _accepts(s.address), 10, f"sshd on sandbox host {s.name} ({s.address}) does not answer")
     return pids
 
 
@@ -292,11 +232,15 @@ def _write_ssh_files(ssh: Path, state_dir: Path, specs: list[_Spec]) -> None:
                  f"  UserKnownHostsFile {ssh / 'known_hosts'}\n  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n")
 
 
-def _save(state_dir: Path, prefix: str, records: list[dict], made: list[str]) -> Sandbox:
-    """`made`: the mount points up created on the machine (down removes them when still empty)."""
-    state = {"prefix": prefix, "hosts": records, "made_dirs": made}
+def _write_state(state_dir: Path, state: dict) -> None:
+    """sandbox.json: host records, the mount points up made on the machine (down removes them when still
+    empty) and whether up added the blackhole route (down removes only a route it added)."""
     atomic_write(state_dir / "sandbox.json", json.dumps(state, indent=1) + "\n")
-    return _sandbox(state_dir, prefix, records)
+
+
+def _save(state_dir: Path, state: dict) -> Sandbox:
+    _write_state(state_dir, state)
+    return _sandbox(state_dir, state)
 
 
 def _remove_empty(dirs: list[str]) -> None:
@@ -307,135 +251,180 @@ def _remove_empty(dirs: list[str]) -> None:
 
 
 def _record(spec: _Spec, pid: int) -> dict:
-    return {**asdict(spec), "holder_pid": pid, "holder_start": _started(pid)}
+    return {**asdict(spec), "holder_pid": pid, "holder_start": proc.started(pid)}
 
 
-def _state(state_dir: Path) -> tuple[list[dict], list[str]]:
-    """The host records and the mount points `up` made, from sandbox.json (none when absent)."""
+def _spec(record: dict) -> _Spec:
+    return _Spec(**{k: record[k] for k in ("name", "role", "address", "ports", "gateway")})
+
+
+def _state(state_dir: Path) -> dict:
     try:
         state = json.loads((state_dir / "sandbox.json").read_text())
-        return state["hosts"], state.get("made_dirs", [])
+        if not isinstance(state.get("hosts"), list):
+            raise ValueError("no host list")
+        return state
     except FileNotFoundError:
-        return [], []
-    except (ValueError, KeyError) as e:
+        return {"hosts": [], "made_dirs": [], "blackhole_added": False}
+    except ValueError as e:
         raise SandboxError(f"{state_dir / 'sandbox.json'} is unreadable ({e}); run `meshbeam sandbox up`") from None
 
 
-def _sandbox(state_dir: Path, prefix: str, records: list[dict]) -> Sandbox:
+def _live(record: dict) -> bool:
+    """A systemd host lives as long as its supervisor (which boots it again after a reboot)."""
+    if record.get("systemd"):
+        return proc.alive(record["supervisor_pid"], record["supervisor_start"])
+    return proc.alive(record["holder_pid"], record["holder_start"])
+
+
+def _sandbox(state_dir: Path, state: dict) -> Sandbox:
+    def host(x: dict) -> SandboxHost:
+        if x.get("systemd"):
+            return SandboxHost(x["name"], x["address"], pid1(state_dir, x["name"]) or 0, systemd=True)
+        return SandboxHost(x["name"], x["address"], x["holder_pid"])
+
     def role(r: str) -> list[SandboxHost]:
-        return [SandboxHost(x["name"], x["address"], x["holder_pid"]) for x in records if x["role"] == r]
+        return [host(x) for x in state["hosts"] if x["role"] == r]
 
     ssh = state_dir / "ssh"
-    return Sandbox(prefix, state_dir, tuple(role("server")), (role("laptop") or [None])[0],
+    return Sandbox(state["prefix"], state_dir, tuple(role("server")), (role("laptop") or [None])[0],
                    (role("nat") or [None])[0], ssh / "config", ssh / "known_hosts", ssh / "id_ed25519")
 
 
 def load(*, prefix: str = "mbx", state_dir: Path | None = None) -> Sandbox:
     state_dir = _dir(prefix, state_dir)
-    records, _ = _state(state_dir)
-    if not records:
+    state = _state(state_dir)
+    if not state["hosts"]:
         raise SandboxError(f"no sandbox {prefix!r} at {state_dir}; run `meshbeam sandbox up`")
-    for r in records:
-        if _started(r["holder_pid"]) != r["holder_start"]:
+    for r in state["hosts"]:
+        if not _live(r):
             raise SandboxError(f"sandbox host {r['name']} is not running; run `meshbeam sandbox up` again")
-    return _sandbox(state_dir, prefix, records)
+    return _sandbox(state_dir, state)
+
+
+def _add_blackhole() -> bool:
+    """A stray mesh packet dies locally. Added only where the machine has no route for the range yet (one of
+    its own is left alone); True when added."""
+    if proc.sh(["ip", "-4", "route", "show", "exact", MESH_RANGE]).strip():
+        return False
+    proc.sh(["ip", "route", "add", "blackhole", MESH_RANGE])
+    return True
+
+
+def _others_up(state_dir: Path) -> bool:
+    """Does another sandbox (another prefix) still run, and so still rely on the blackhole route?"""
+    try:
+        others = [d for d in sandbox_fs.BASE.iterdir() if d != state_dir]
+    except FileNotFoundError:
+        return False
+    for d in others:
+        with contextlib.suppress(SandboxError):
+            if any(_live(r) for r in _state(sandbox_fs.check(d))["hosts"]):
+                return True
+    return False
 
 
 def down(*, prefix: str = "mbx", state_dir: Path | None = None, purge: bool = False) -> None:
     """Remove this prefix's namespaces, processes and links (only those); idempotent."""
     state_dir = _dir(prefix, state_dir)
     _need_root()
-    names = set(re.findall(rf"^({prefix}-\S+)", _sh(["ip", "netns", "list"], check=False), re.M))
-    records, made = _state(state_dir)
-    for r in records:
+    names = set(re.findall(rf"^({prefix}-\S+)", proc.sh(["ip", "netns", "list"], check=False), re.M))
+    state = _state(state_dir)
+    if (state_dir / "hosts").is_dir():
+        from . import sandbox_systemd  # systemd hosts are powered off first, by their supervisors
+
+        sandbox_systemd.power_off_all(prefix, state_dir)
+    for r in state["hosts"]:
         names.add(f"{prefix}-{r['name']}")
-        if _started(r["holder_pid"]) == r["holder_start"]:  # also a live holder whose namespace lost its name
-            _kill_netns(_ns_id(f"/proc/{r['holder_pid']}/ns/net"))
+        if not r.get("systemd") and _live(r):  # also a live holder whose namespace lost its name
+            proc.kill_netns(proc.ns_id(f"/proc/{r['holder_pid']}/ns/net"))
     for ns in names:
-        _kill_netns(_ns_id(f"/run/netns/{ns}"))
+        proc.kill_netns(proc.ns_id(f"/run/netns/{ns}"))
     # Deleting a veth removes its peer at once; a namespace's teardown would do it later, asynchronously.
-    for link in re.findall(rf"^\d+: ({prefix}-[^:@\s]+)", _sh(["ip", "-o", "link", "show"], check=False), re.M):
-        _sh(["ip", "link", "del", link], check=False)
+    for link in re.findall(rf"^\d+: ({prefix}-[^:@\s]+)", proc.sh(["ip", "-o", "link", "show"], check=False), re.M):
+        proc.sh(["ip", "link", "del", link], check=False)
     for ns in names:
-        _sh(["ip", "netns", "del", ns], check=False)
-    _remove_empty(made)
-    if purge:  # only what up creates: state_dir may be a directory the caller chose
+        proc.sh(["ip", "netns", "del", ns], check=False)
+    _remove_empty(state.get("made_dirs", []))
+    if state.get("blackhole_added") and not _others_up(state_dir):
+        proc.sh(["ip", "route", "del", "blackhole", MESH_RANGE], check=False)
+    # The record goes with the hosts: a later down must not remove a route that is no longer ours.
+    (state_dir / "sandbox.json").unlink(missing_ok=True)
+    if not purge:
+        return
+    if state_dir.parent == sandbox_fs.BASE:  # our own directory: all of it
+        sandbox_fs.remove_tree(state_dir)
+    else:  # only what up creates: state_dir is a directory the caller chose
         for sub in ("hosts", "ssh"):
-            shutil.rmtree(state_dir / sub, ignore_errors=True)
-        (state_dir / "sandbox.json").unlink(missing_ok=True)
-        if state_dir.is_dir() and not any(state_dir.iterdir()):
+            sandbox_fs.remove_tree(state_dir / sub)
+        with contextlib.suppress(OSError):  # not empty: the caller's files stay
             state_dir.rmdir()
 
 
-def up(n: int, *, laptop: bool = False, prefix: str = "mbx", state_dir: Path | None = None) -> Sandbox:
-    state_dir = _dir(prefix, state_dir)
+def up(n: int, *, laptop: bool = False, prefix: str = "mbx", state_dir: Path | None = None,
+       systemd: bool = False) -> Sandbox:
+    """N servers (with `systemd`, each booting the machine's systemd as PID 1) and maybe a laptop behind NAT."""
+    _dir(prefix, state_dir)
     _preflight(n)
+    if systemd:
+        from . import sandbox_systemd
+
+        sandbox_systemd.preflight(_dir(prefix, state_dir))
     down(prefix=prefix, state_dir=state_dir, purge=True)
+    state_dir = _dir(prefix, state_dir, create=True)
     _check_free()
-    _sh(["ip", "route", "replace", "blackhole", "198.18.0.0/15"])  # a stray mesh packet dies locally
     ssh, specs = state_dir / "ssh", _specs(prefix, n, laptop)
     made = [d for d in BIND_DIRS if not os.path.isdir(d)]  # the hosts' mkdir creates them on the machine
-    ssh.mkdir(parents=True, exist_ok=True)
-    _sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"sandbox-{prefix}", "-f", str(ssh / "id_ed25519")])
-    (ssh / "authorized_keys").write_text((ssh / "id_ed25519.pub").read_text())
+    state = {"prefix": prefix, "hosts": [], "made_dirs": made, "blackhole_added": _add_blackhole()}
+    _write_state(state_dir, state)  # from here on, down (also the one below) knows what to undo
+    os.mkdir(ssh, 0o700)
+    proc.sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"sandbox-{prefix}", "-f", str(ssh / "id_ed25519")])
+    sandbox_fs.write_new(ssh / "authorized_keys", (ssh / "id_ed25519.pub").read_text())
+    booted = [s for s in specs if not (systemd and s.role == "server")]
     try:
         # A fixed MAC: a bridge otherwise takes its lowest port's, which changes when a host reboots.
-        _sh(["ip", "link", "add", f"{prefix}-br", "address", _mac(UNDERLAY_GW), "type", "bridge"])
-        _sh(["ip", "addr", "add", f"{UNDERLAY_GW}/24", "dev", f"{prefix}-br"])
-        _sh(["ip", "link", "set", f"{prefix}-br", "up"])
+        proc.sh(["ip", "link", "add", f"{prefix}-br", "address", _mac(UNDERLAY_GW), "type", "bridge"])
+        proc.sh(["ip", "addr", "add", f"{UNDERLAY_GW}/24", "dev", f"{prefix}-br"])
+        proc.sh(["ip", "link", "set", f"{prefix}-br", "up"])
         if laptop:
-            _sh(["ip", "link", "add", f"{prefix}-lan", "type", "bridge"])
-            _sh(["ip", "link", "set", f"{prefix}-lan", "up"])
-        pids = _boot(prefix, specs, state_dir)
+            proc.sh(["ip", "link", "add", f"{prefix}-lan", "type", "bridge"])
+            proc.sh(["ip", "link", "set", f"{prefix}-lan", "up"])
+        pids = _boot(prefix, booted, state_dir)
+        records = {s.name: _record(s, pids[s.name]) for s in booted}
+        if systemd:
+            servers = [s for s in specs if s.role == "server"]
+            records |= {s.name: sandbox_systemd.start(prefix, s, state_dir) for s in servers}
+            for s in servers:
+                sandbox_systemd.wait_ready(state_dir, s)
     except BaseException:
         down(prefix=prefix, state_dir=state_dir)
-        _remove_empty(made)
         raise
     _write_ssh_files(ssh, state_dir, specs)
-    return _save(state_dir, prefix, [_record(s, pids[s.name]) for s in specs], made)
+    return _save(state_dir, {**state, "hosts": [records[s.name] for s in specs]})
 
 
 def reboot(sb: Sandbox, host: str) -> Sandbox:
-    """Kill everything in the host, then boot it again from the same disk (fresh /run, same host key)."""
+    """Boot a host again from the same disk (fresh /run, same host key) in a fresh network namespace.
+
+    A systemd host really reboots (its systemd stops every unit and its supervisor boots it again);
+    any other host has everything in it killed.
+    """
     sb.host(host)
-    records, made = _state(sb.state_dir)
-    rec = next(r for r in records if r["name"] == host)
-    spec, ns = _Spec(**{k: rec[k] for k in ("name", "role", "address", "ports", "gateway")}), f"{sb.prefix}-{host}"
-    _kill_netns(_ns_id(f"/run/netns/{ns}"))
+    state = _state(sb.state_dir)
+    rec = next(r for r in state["hosts"] if r["name"] == host)
+    spec, ns = _spec(rec), f"{sb.prefix}-{host}"
+    if rec.get("systemd"):
+        from . import sandbox_systemd
+
+        sandbox_systemd.reboot(sb.state_dir, spec)
+        return load(prefix=sb.prefix, state_dir=sb.state_dir)
+    proc.kill_netns(proc.ns_id(f"/run/netns/{ns}"))
     for veth, *_ in spec.ports:
-        _sh(["ip", "link", "del", veth], check=False)
-    _sh(["ip", "netns", "del", ns], check=False)
+        proc.sh(["ip", "link", "del", veth], check=False)
+    proc.sh(["ip", "netns", "del", ns], check=False)
     pid = _boot(sb.prefix, [spec], sb.state_dir)[host]
-    return _save(sb.state_dir, sb.prefix, [_record(spec, pid) if r is rec else r for r in records], made)
+    return _save(sb.state_dir, {**state, "hosts": [_record(spec, pid) if r is rec else r for r in state["hosts"]]})
 
 
-def _enter(sb: Sandbox, host: str, argv: list[str], user: str | None) -> list[str]:
-    as_user = ["runuser", "-u", user, "--"] if user else []
-    return ["nsenter", "-t", str(sb.host(host).holder_pid), "-n", "-m", "-u", *as_user, *argv]
-
-
-def run(sb: Sandbox, host: str, argv: list[str], *, input: bytes | None = None, timeout: float = 60,
-        check: bool = True, user: str | None = None) -> subprocess.CompletedProcess:
-    """Run argv inside a host. Input is bytes; stdout and stderr come back as text."""
-    # A session of its own, so a timeout kills the whole group rather than leave children on our pipes.
-    stdin = subprocess.DEVNULL if input is None else subprocess.PIPE
-    with subprocess.Popen(_enter(sb, host, argv, user), stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          start_new_session=True, env={**os.environ, "PATH": PATH}) as p:
-        try:
-            out, err = p.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-            raise SandboxError(f"{shlex.join(argv)} on sandbox host {host} timed out after {timeout:g} s") from None
-    r = subprocess.CompletedProcess(argv, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
-    if check and r.returncode:
-        last = (r.stderr.strip() or r.stdout.strip() or "no output").splitlines()[-1]
-        raise CommandError(f"{shlex.join(argv)} on sandbox host {host} exited {r.returncode}: {last}", r)
-    return r
-
-
-def spawn(sb: Sandbox, host: str, argv: list[str], *, log: Path, user: str | None = None) -> subprocess.Popen:
-    """A long-running process inside a host; nsenter execs it, so Popen.pid is the process itself."""
-    with open(log, "ab") as f:
-        return subprocess.Popen(_enter(sb, host, argv, user), stdin=subprocess.DEVNULL, stdout=f,
-                                stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PATH": PATH})
+__all__ = ["CommandError", "PATH", "Sandbox", "SandboxError", "SandboxHost", "down", "load", "pid1", "reboot", "run",
+           "spawn", "up"]

@@ -9,11 +9,11 @@ is labelled: tunnel down, port blocked, cookie mismatch, or name/address mismatc
 from __future__ import annotations
 
 import ipaddress
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import beamcfg, beamplan
+from . import beamplan, hostlib, vmargs
+from .command import Cmd, Sh, lines, sh
 from .inventory import Host, Mesh
 
 EPMD_PORT = 4369
@@ -52,13 +52,20 @@ class HostStatus:
         return self.ssh and self.iface_up and not self.findings and all(p.ok for p in self.pairs)
 
 
+def _erl_string(text: str) -> str:
+    """`text` as an Erlang string literal: every character but plain printable ASCII escaped."""
+    ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-:")
+    return '"' + "".join(c if c in ok else f"\\x{{{ord(c):x}}}" for c in text) + '"'
+
+
 def _probe_expr(mesh: Mesh, me: Host, others: list[Host]) -> str:
     """Erlang run by the control node: TCP to each node's port, ping, EPMD names, own node's nodes()."""
-    checks = ", ".join(f'{{"{o.node}", "{o.address}", "{o.node_name}"}}' for o in others)
+    checks = ", ".join(f"{{{_erl_string(o.node)}, {_erl_string(o.address)}, {_erl_string(o.node_name)}}}"
+                       for o in others)
     port = mesh.dist_port
     epmd = "[]" if mesh.epmd == "none" else "case erl_epmd:names(A) of {ok, Ns} -> [N || {N, _} <- Ns]; _ -> [] end"
     return (
-        f"Me = {beamcfg.erl_atom(me.node)}, "
+        f"Me = {vmargs.erl_atom(me.node)}, "
         "io:format(\"nodes ~s~n\", [string:join([atom_to_list(N) || N <- "
         "case rpc:call(Me, erlang, nodes, [], 5000) of L when is_list(L) -> L; _ -> [] end], \" \")]), "
         f"lists:foreach(fun({{N, Ip, Base}}) -> {{ok, A}} = inet:parse_address(Ip), "
@@ -70,31 +77,42 @@ def _probe_expr(mesh: Mesh, me: Host, others: list[Host]) -> str:
     )
 
 
-def script(mesh: Mesh, me: Host) -> str:
-    iface = shlex.quote(mesh.interface)
-    lines = [
-        f"ip link show dev {iface} >/dev/null 2>&1 && echo iface",
-        f"wg show {iface} dump 2>/dev/null | tail -n +2 | while read -r pub _ _ _ hs rx tx _; do echo \"peer $pub $hs $rx $tx\"; done",
-        "ss -Htln 2>/dev/null | while read -r _ _ _ local _; do echo \"listen $local\"; done",
-        "echo now $(date +%s)",
+def script_cmd(mesh: Mesh, me: Host) -> Cmd:
+    iface = mesh.interface
+    out = [
+        hostlib.COMMON,
+        sh("ip link show dev {} >/dev/null 2>&1 && echo iface", iface),
+        sh('wg show {} dump 2>/dev/null | tail -n +2 | while read -r pub _ _ _ hs rx tx _; do echo "peer $pub $hs $rx $tx"; done',
+           iface),
+        sh('ss -Htln 2>/dev/null | while read -r _ _ _ local _; do echo "listen $local"; done'),
+        sh("echo now $(date +%s)"),
     ]
     for m in mesh.hosts:  # roaming peers come and go; their handshake age is shown, not judged
         if m.name != me.name:
-            ip = shlex.quote(m.address)
-            lines.append(f"(ping -c1 -W1 {ip} >/dev/null 2>&1 && echo \"ping {m.address} up\" || echo \"ping {m.address} down\") &")
-    lines.append("wait")
+            out.append(sh('(ping -c1 -W1 {} >/dev/null 2>&1 && echo "ping "{}" up" || echo "ping "{}" down") &',
+                          m.address, m.address, m.address))
+    out.append(sh("wait"))
     others = [h for h in mesh.hosts if h.name != me.name and h.vm_args]
     if me.vm_args and others:
         cookie = beamplan.cookie_path(me)
-        src = f'"$(getent passwd {shlex.quote(me.run_user)} | cut -d: -f6)"/.erlang.cookie' if cookie.startswith("~") else shlex.quote(cookie)
-        epmd = f" -erl_epmd_port {mesh.dist_port}" if mesh.epmd == "none" else ""
-        lines += [
-            'work=$(mktemp -d); trap \'rm -rf "$work"\' EXIT',
-            f'cp {src} "$work/.erlang.cookie" 2>/dev/null && chmod 400 "$work/.erlang.cookie" && '
-            f'HOME="$work" timeout 60 erl -noshell -hidden -dist_listen false -start_epmd false{epmd} '
-            f"-name {beamplan.control_node(me)} -eval {shlex.quote(_probe_expr(mesh, me, others))} 2>/dev/null",
+        if cookie.startswith("~"):
+            src = sh('"$(getent passwd {} | cut -d: -f6)"/.erlang.cookie', me.run_user)
+        else:
+            src = Cmd(cookie)
+        epmd = sh(" -erl_epmd_port {}", mesh.dist_port) if mesh.epmd == "none" else Cmd()
+        out += [
+            sh("work=$(mktemp -d); trap 'rm -rf \"$work\"' EXIT"),
+            # the cookie is read as the one who owns its directory, never through a link (hostlib)
+            sh('read_owned {} > "$work/.erlang.cookie" 2>/dev/null && chmod 400 "$work/.erlang.cookie" && ', src)
+            + Cmd(Sh('HOME="$work" timeout 60 erl -noshell -hidden -dist_listen false -start_epmd false'), epmd,
+                  sh(" -name {} -eval {} 2>/dev/null", beamplan.control_node(me), _probe_expr(mesh, me, others))),
         ]
-    return "\n".join(lines) + "\n"
+    return lines(*out)
+
+
+def script(mesh: Mesh, me: Host) -> str:
+    """The read-only probe script, as the host's shell runs it."""
+    return script_cmd(mesh, me).render()
 
 
 def _label(ping_up: bool, beam: tuple[str, str, str] | None) -> str:
@@ -114,8 +132,8 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
     by_key = {m.public_key: m.name for m in mesh.members}
     by_ip = {m.address: m for m in mesh.members}
     by_node = {m.node: m for m in mesh.members}
-    now = int(time.time())
-    iface, peers, listeners, pings, beams, nodes = False, [], [], {}, {}, ()
+    now = int(time.time())  # the host's clock, from its `now` line, once read
+    iface, handshakes, listeners, pings, beams, nodes = False, [], [], {}, {}, ()
     for line in output.splitlines():
         kind, _, rest = line.partition(" ")
         f = rest.split()
@@ -124,8 +142,7 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
         elif kind == "now" and f:
             now = int(f[0])
         elif kind == "peer" and len(f) == 4 and f[0] in by_key:
-            hs = int(f[1])
-            peers.append(PeerStat(by_key[f[0]], (now - hs) if hs else None, int(f[2]), int(f[3])))
+            handshakes.append((by_key[f[0]], int(f[1]), int(f[2]), int(f[3])))
         elif kind == "listen" and f:
             listeners.append(f[0])
         elif kind == "ping" and len(f) == 2 and f[0] in by_ip:
@@ -134,6 +151,8 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
             beams[by_node[f[0]].name] = (f[1], f[2], f[3])
         elif kind == "nodes":
             nodes = tuple(f)
+    # Ages are taken against the host's clock, which the probe prints after the `peer` lines.
+    peers = [PeerStat(name, (now - hs) if hs else None, rx, tx) for name, hs, rx, tx in handshakes]
     ports = {mesh.dist_port, EPMD_PORT}
     watched = [l for l in listeners if l.rpartition(":")[2].isdigit() and int(l.rpartition(":")[2]) in ports]
     findings = tuple(

@@ -177,3 +177,29 @@ def peer_bundle(
         f"Stop it with `tincd -n {net} -k`; run `tincd -n {net} -D -d3` to watch it in the foreground.\n"
     )
     return {**files, "README": (readme, 0o644)}
+
+
+def parse_public_pem(text: str) -> str:
+    """`text` if it is exactly one RSA public key of at least 2048 bits in the PKCS#1 PEM form
+    `tincd -K` writes ("BEGIN RSA PUBLIC KEY"), modulo a trailing newline; ValueError otherwise.
+
+    The key goes verbatim into every member's hosts/NAME, where any other line would be read as
+    a tinc option (`Subnet = 0.0.0.0/0`, `Cipher = none`). So it must parse, and serialize back
+    to the same bytes: that leaves no room for anything but the key.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = text if text.endswith("\n") else text + "\n"
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("not a PEM public key") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("not an RSA key: tinc 1.0 uses RSA")
+    if key.key_size < 2048:
+        raise ValueError(f"an RSA key of {key.key_size} bits: tinc keys need at least 2048")
+    if key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1).decode() != pem:
+        raise ValueError("not exactly one 'BEGIN RSA PUBLIC KEY' block as tincd -K writes it, and nothing else")
+    return pem

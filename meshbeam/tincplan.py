@@ -6,10 +6,10 @@ connections to members whose hosts file is gone, so existing tunnels otherwise s
 
 from __future__ import annotations
 
-import shlex
 from typing import Protocol
 
 from . import tinc
+from .command import Cmd, sh
 from .inventory import Host, Mesh, Peer
 from .plan import Action, Facts, FileFact, Write, write_if_needed
 
@@ -38,12 +38,12 @@ def files(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> tinc.Files:
     return render(mesh.interface, mesh.interface, mesh.cidr, node(me), others, secrets.private_key(me.name), port=mesh.port)
 
 
-def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...], tuple[str, ...]]:
+def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, Cmd], ...], tuple[str, ...]]:
     b = base(mesh)
     paths = tuple(f"{b}/{p}" for p in ("tinc.conf", "rsa_key.priv", "tinc-up", "tinc-down"))
     paths += tuple(f"{b}/hosts/{tinc.tinc_name(m.name)}" for m in mesh.members)
-    pid = shlex.quote(pidfile(mesh))
-    running = f'[ -f {pid} ] && kill -0 "$(tr -dc 0-9 < {pid})" 2>/dev/null'
+    pid = pidfile(mesh)
+    running = sh('[ -f {} ] && kill -0 "$(tr -dc 0-9 < {})" 2>/dev/null', pid, pid)
     return paths, TOOLS, (("tincd", running),), (f"{b}/hosts",)
 
 
@@ -58,22 +58,22 @@ def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[
             writes.append(w)
     wanted = {tinc.tinc_name(m.name) for m in mesh.members}
     removes = [f"{b}/hosts/{n}" for n in facts.listings.get(f"{b}/hosts", ()) if n not in wanted]
-    net = shlex.quote(mesh.interface)
+    net = mesh.interface
     actions = []
     if "tincd" not in facts.flags:
         if facts.systemd:
-            actions.append(Action(f"start tinc@{mesh.interface}", f"systemctl enable --now tinc@{net}"))
+            actions.append(Action(f"start tinc@{net}", sh("systemctl enable --now {}", f"tinc@{net}")))
         else:
-            actions.append(Action(f"tincd -n {mesh.interface}", f"run_logged tincd -n {net}"))
+            actions.append(Action(f"tincd -n {net}", sh("run_logged tincd -n {}", net)))
     elif any(_needs_restart(b, w) for w in writes):
         # tincd reads its own key, Port and ping timers only at start; a HUP would keep the old ones.
-        pid = shlex.quote(pidfile(mesh))
-        restart = (f"systemctl restart tinc@{net}" if facts.systemd else
-                   f"tincd -n {net} -k; i=0; while [ -f {pid} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
-                   f"run_logged tincd -n {net}")
+        pid = pidfile(mesh)
+        restart = (sh("systemctl restart {}", f"tinc@{net}") if facts.systemd else
+                   sh("tincd -n {} -k; i=0; while [ -f {} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
+                      "run_logged tincd -n {}", net, pid, net))
         actions.append(Action(f"restart tincd -n {mesh.interface} (its key or tinc.conf changed)", restart))
     elif writes or removes:
-        actions.append(Action(f"reload tincd -n {mesh.interface} (HUP)", f"tincd -n {net} -kHUP"))
+        actions.append(Action(f"reload tincd -n {net} (HUP)", sh("tincd -n {} -kHUP", net)))
     return writes, removes, actions
 
 

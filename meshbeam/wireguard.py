@@ -13,8 +13,8 @@ KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roami
 
 class Secrets(Protocol):
     def private_key(self, name: str) -> str: ...
-    def psk(self, a: str, b: str) -> str: ...
-    def psk_rows(self, names: Sequence[str]) -> Iterator[list[bytes]]: ...
+    def psk(self, a: str, b: str) -> str: ...  # of the members with public keys a and b
+    def psk_rows(self, public_keys: Sequence[str]) -> Iterator[list[bytes]]: ...
 
 
 def config_path(mesh: Mesh) -> str:
@@ -33,7 +33,7 @@ def _peer_block(mesh: Mesh, me: Host | Peer, other: Host | Peer, secrets: Secret
         "[Peer]",
         f"# {other.name}",
         f"PublicKey = {other.public_key}",
-        f"PresharedKey = {secrets.psk(me.name, other.name)}",
+        f"PresharedKey = {secrets.psk(me.public_key, other.public_key)}",
         f"AllowedIPs = {other.address}/32",
     ]
     if isinstance(other, Host):
@@ -73,7 +73,7 @@ def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, bytes]]:
     Configs are yielded one by one, so a caller can write each before the next is built.
     """
     members = list(mesh.members)
-    rows = secrets.psk_rows([m.name for m in members])
+    rows = secrets.psk_rows([m.public_key for m in members])
     heads = [f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = ".encode() for o in members]
     tails = [(f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")).encode()
              for o in members]

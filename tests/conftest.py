@@ -1,7 +1,9 @@
-"""Shared fixtures: a fresh inventory built through the real CLI."""
+"""Shared fixtures: a fresh inventory built through the real CLI, and golden files."""
 
 from __future__ import annotations
 
+import difflib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,50 @@ from meshbeam.cli import app
 # How long a freshly started mesh may take to be whole. WireGuard needs one handshake; tinc 1.0
 # may need one key change (tinc.KEY_EXPIRE) to repair a stale packet key after simultaneous starts.
 SETTLE = tinc.KEY_EXPIRE + 15
+GOLDEN_DIR = Path(__file__).parent / "golden"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true",
+                     help="write tests/golden/ from what the code renders now, instead of comparing (review the git diff)")
+
+
+class Golden:
+    """Compares rendered output with tests/golden/NAME byte for byte, or writes it with --update-golden."""
+
+    def __init__(self, update: bool) -> None:
+        self.update = update
+
+    def __call__(self, name: str, actual: str | bytes) -> None:
+        data = actual.encode() if isinstance(actual, str) else actual
+        path = GOLDEN_DIR / name
+        if self.update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return
+        assert path.is_file(), f"no golden file {path}: run pytest --update-golden, then review the new file"
+        expected = path.read_bytes()
+        if data != expected:
+            diff = difflib.unified_diff(expected.decode(errors="replace").splitlines(keepends=True),
+                                        data.decode(errors="replace").splitlines(keepends=True),
+                                        f"golden/{name}", "rendered")
+            pytest.fail(f"output differs from golden/{name}:\n{''.join(diff)}", pytrace=False)
+
+    def tree(self, name: str, files: dict[str, str | bytes]) -> None:
+        """A directory of files (relative path -> content): the same set of files, each byte for byte."""
+        root = GOLDEN_DIR / name
+        if self.update:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            have = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+            assert have == sorted(files), f"golden/{name} holds {have}, the renderer wrote {sorted(files)}"
+        for rel, content in files.items():
+            self(f"{name}/{rel}", content)
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Golden:
+    return Golden(request.config.getoption("--update-golden"))
 
 
 def invoke(*args: str):

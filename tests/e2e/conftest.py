@@ -18,9 +18,18 @@ from typer.testing import CliRunner
 
 from meshbeam import inventory, sandbox
 from meshbeam.cli import app
+from meshbeam.keys import KeyStore
 
 RUN_USER = "mbapp"  # the Erlang nodes' user
 HOME = "/srv/mbapp"  # /srv is private to each sandbox host, so each host has its own home
+E2E_DIR = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is an end-to-end test: `pytest -m "not e2e"` runs the unit suite alone."""
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="module")
@@ -176,5 +185,7 @@ def secrets_of(mb: Meshbeam) -> list[str]:
     """Every secret of the inventory as text: private keys, preshared keys, the cookie."""
     keys = mb.dir / "keys"
     found = [p.read_text().strip() for p in keys.glob("*.key")] + [(keys / "cookie").read_text().strip()]
-    found += [line.split()[2] for line in (keys / "preshared").read_text().splitlines()]
+    mesh, store = inventory.load(mb.dir), KeyStore(mb.dir)
+    found += [(keys / "psk-secret").read_text().strip()]
+    found += [store.psk(a.public_key, b.public_key) for a in mesh.members for b in mesh.members if a.name < b.name]
     return [s for s in found if s]

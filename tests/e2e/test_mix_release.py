@@ -1,4 +1,4 @@
-"""Issue 3, the mix-release case: env.sh, releases/COOKIE and vm.args of a real release (Debian's elixir)."""
+"""A mix release end to end: env.sh, releases/COOKIE and vm.args of a real release (Debian's elixir)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from tests.conftest import SETTLE
 
 from .conftest import Meshbeam, eventually, mesh_ip, sh
 
+pytestmark = pytest.mark.e2e
 SANDBOX_PREFIX = "mbtmx"
 SERVERS = ("s1", "s2", "s3")
 REL = "/srv/demo"
@@ -60,7 +61,8 @@ def mb(sb, release, tmp_path_factory):
         assert eventually(lambda: rpc(mb, h, "erlang, node, []") == f"'demo@{mesh_ip(mb, h)}'", timeout=40), \
             (logs / f"{h}.log").read_text()
     for a, b in itertools.permutations(SERVERS, 2):  # the mesh is whole before any test looks at it
-        eventually(lambda: rpc(mb, a, f"net_adm, ping, ['demo@{mesh_ip(mb, b)}']") == "pong", timeout=SETTLE)
+        assert eventually(lambda: rpc(mb, a, f"net_adm, ping, ['demo@{mesh_ip(mb, b)}']") == "pong", timeout=SETTLE), \
+            f"{a} -> {b} before the tests"
     yield mb
     for p in nodes:
         os.killpg(p.pid, signal.SIGKILL)

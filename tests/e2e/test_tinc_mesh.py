@@ -1,4 +1,4 @@
-"""Issue 4 end to end: the same mesh on tinc 1.0, with a laptop behind NAT and a relayed path."""
+"""The same mesh on tinc 1.0, end to end, with a laptop behind NAT and a relayed path."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from tests.conftest import SETTLE
 
 from .conftest import Meshbeam, eventually, laptop_up, mesh_ip, ping, sh, tcp_session
 
+pytestmark = pytest.mark.e2e
 SANDBOX_PREFIX = "mbttc"
 SERVERS = ("s1", "s2", "s3")
 

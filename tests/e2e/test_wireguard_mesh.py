@@ -1,4 +1,4 @@
-"""Issue 2 end to end: init, add-host x3, add-peer laptop, up, on real sshd + wireguard-go hosts."""
+"""The WireGuard mesh end to end: init, add-host x3, add-peer laptop, up, on real sshd + wireguard-go hosts."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from meshbeam import inventory, sandbox
 
 from .conftest import Meshbeam, eventually, laptop_up, mesh_ip, ping, secrets_of, sh, tcp_session
 
+pytestmark = pytest.mark.e2e
 SANDBOX_PREFIX = "mbtwg"
 SERVERS = ("s1", "s2", "s3")
 
@@ -29,21 +30,24 @@ def mb(sb, tmp_path_factory) -> Meshbeam:
     return mb
 
 
-def test_every_server_pings_every_other_over_the_mesh(mb):
+def assert_servers_ping_each_other(mb: Meshbeam) -> None:
     for a, b in itertools.permutations(SERVERS, 2):
         assert eventually(lambda: ping(mb.box, a, mesh_ip(mb, b))), f"{a} cannot ping {b} over the mesh"
 
 
-def test_every_pair_has_a_recent_handshake(mb):
-    test_every_server_pings_every_other_over_the_mesh(mb)
+def test_every_server_pings_every_other_over_the_mesh(mb):
+    assert_servers_ping_each_other(mb)
+
+
+def test_every_pair_has_a_handshake(mb):
+    assert_servers_ping_each_other(mb)
     keys = {m.public_key: m.name for m in inventory.load(mb.dir).hosts}
-    now = time.time()
     for s in SERVERS:
         out = sh(mb.box, s, "wg show mb0 latest-handshakes").stdout
         seen = {keys[k]: int(t) for k, t in (l.split() for l in out.splitlines()) if k in keys}
         for other in SERVERS:
-            if other != s:
-                assert now - seen[other] < 120, f"{s} has no recent handshake with {other}"
+            if other != s:  # 0: no handshake ever; the sandbox is new, so any other is this mesh's
+                assert seen.get(other, 0) > 0, f"{s} has no handshake with {other}"
 
 
 def test_config_on_host_is_0600_and_holds_no_foreign_private_key(mb):
@@ -157,8 +161,8 @@ def test_a_revoked_laptop_can_no_longer_handshake(mb):
     laptop = inventory.load(mb.dir).member("laptop")
     assert eventually(lambda: ping(mb.box, "laptop", mesh_ip(mb, "s1")))
     mb("remove-peer", "laptop")
-    assert not (mb.dir / "keys" / "laptop.key").exists()
-    assert "laptop" not in (mb.dir / "keys" / "preshared").read_text().split()
+    for f in (mb.dir / "keys").iterdir():  # no key file of its own, no stored key naming it
+        assert f.name != "laptop.key" and "laptop" not in f.read_text().split(), f"{f.name} still holds the laptop"
     r = mb("up")
     assert "wg syncconf mb0" in r.output
     for s in SERVERS:
@@ -182,8 +186,15 @@ def test_no_secret_in_any_output_or_remote_command_line(mb):
     printed = "\n".join(mb.outputs)
     for secret in secrets_of(mb):
         assert secret not in printed
-    for s in SERVERS:  # and none on a process list on the hosts (the machine's /proc is shared)
-        assert not any(secret in sh(mb.box, s, "ps -eo args").stdout for secret in secrets_of(mb))
+    # Nor on any command line: the hosts share the machine's process list (no PID namespace), so
+    # one look at /proc covers every host, and a random secret matches nothing else.
+    for p in Path("/proc").iterdir():
+        try:
+            argv = (p / "cmdline").read_bytes() if p.name.isdigit() else b""
+        except OSError:
+            continue
+        for secret in secrets_of(mb):
+            assert secret.encode() not in argv, f"pid {p.name} shows a secret on its command line"
 
 
 def test_a_connection_cut_mid_transfer_leaves_no_half_written_file(mb):
@@ -193,7 +204,7 @@ def test_a_connection_cut_mid_transfer_leaves_no_half_written_file(mb):
 
     target = "/etc/wireguard/cut-test.conf"
     plan = HostPlan("s1", (Write(target, b"PrivateKey = (test)\n" * 5000, 0o600, "root", True, "new"),))
-    script = remote.apply_script(plan)
+    script = remote.apply_script(plan).render().encode()
     conn = remote.connect(inventory.load(mb.dir).host("s1"), remote.SSHOptions(mb.box.ssh_config))
     try:
         chan = conn.transport.open_session()
@@ -204,4 +215,4 @@ def test_a_connection_cut_mid_transfer_leaves_no_half_written_file(mb):
         conn.close()
     time.sleep(1)
     left = sh(mb.box, "s1", "ls -A /etc/wireguard").stdout.split()
-    assert "cut-test.conf" not in left and not any("meshbeam-" in f for f in left), left
+    assert "cut-test.conf" not in left and not any(".meshbeam." in f for f in left), left

@@ -26,3 +26,10 @@ def test_startup_bench_runs() -> None:
     for header in ("command", "median ms", "fastest ms", "median / floor", "python -c pass", "meshbeam --help"):
         assert header in out
     assert "imported by `meshbeam --help`:" in out
+
+
+def test_grow_bench_runs_small() -> None:
+    out = run("grow.py", "--sizes", "3,5", "--runs", "2", "--import-size", "10")
+    for header in ("hosts", "add-host s", "add-peer s", "remove-peer s", "remove-host s", "RSS MB"):
+        assert header in out
+    assert "bulk import" in out and "start-up floor" in out

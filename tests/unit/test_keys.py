@@ -1,12 +1,11 @@
 import base64
+import hashlib
+import os
 import shutil
 import stat
 import subprocess
 
-import pytest
-
 from meshbeam import inventory, keys
-from meshbeam.errors import InputError
 from meshbeam.keys import KeyStore
 from tests.conftest import invoke
 
@@ -38,53 +37,95 @@ def test_cookie_is_strong_and_printable():
     assert set(c) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def test_keystore_modes_and_no_overwrite(tmp_path):
-    store = KeyStore(tmp_path)
-    store.create_dir()
-    store.create_cookie()
-    store.store_member_key("a", keys.generate_private())
-    store.sync_psks(["a", "b", "c"])
+def pair_psks(mesh: inventory.Mesh, store: KeyStore) -> dict[tuple[str, str], str]:
+    return {(a.name, b.name): store.psk(a.public_key, b.public_key)
+            for i, a in enumerate(mesh.members) for b in mesh.members[i + 1:]}
+
+
+def test_keystore_modes_and_no_temp_files(inv):
+    store = KeyStore(inv)
     assert stat.S_IMODE(store.dir.stat().st_mode) == 0o700
+    assert sorted(f.name for f in store.dir.iterdir()) == ["cookie", "laptop.key", "psk-secret", "s1.key", "s2.key",
+                                                           "s3.key"]
     for f in store.dir.iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
-    with pytest.raises(InputError, match="already exists"):
-        store.store_member_key("a", keys.generate_private())
-    assert not list(store.dir.glob(".*")), "no temp files left behind"
+    assert not list(store.dir.glob(".*")) and [p.name for p in inv.glob(".*")] == [".gitignore"]
 
 
-def test_psks_cover_every_pair_and_are_destroyed_on_forget(tmp_path):
-    store = KeyStore(tmp_path)
-    store.create_dir()
-    store.sync_psks(["a", "b", "c"])
-    ab = store.psk("a", "b")
-    assert store.psk("b", "a") == ab
-    assert len({store.psk("a", "b"), store.psk("a", "c"), store.psk("b", "c")}) == 3
-    store.forget("c", ["a", "b"])
-    fresh = KeyStore(tmp_path)
-    assert fresh.psk("a", "b") == ab, "surviving pairs keep their keys"
-    with pytest.raises(InputError):
-        fresh.psk("a", "c")
-    assert "c" not in (tmp_path / "keys" / "preshared").read_text().split()
+def test_derived_psks_follow_the_definition_and_are_symmetric_and_distinct():
+    secret = os.urandom(32)
+    pubs = [keys.public_key(keys.generate_private()) for _ in range(4)]
+    a, b = pubs[:2]
+    raw = sorted(base64.b64decode(k) for k in (a, b))
+    expected = hashlib.blake2b(b"meshbeam psk v1" + raw[0] + raw[1], key=secret, digest_size=32).digest()
+    assert keys.derive_psk(secret, a, b) == keys.derive_psk(secret, b, a) == base64.b64encode(expected).decode()
+    assert keys.derive_psk(secret, a, b) == keys.derive_psk(secret, a, b), "deterministic"
+    every = {keys.derive_psk(secret, x, y) for i, x in enumerate(pubs) for y in pubs[i + 1:]}
+    assert len(every) == 6, "one key per pair"
+    assert keys.derive_psk(os.urandom(32), a, b) != keys.derive_psk(secret, a, b), "another secret, other keys"
 
 
-def test_rotate_replaces_keys_and_only_the_pairs_they_touch(tmp_path):
-    store = KeyStore(tmp_path)
-    store.create_dir()
-    for n in ("a", "b", "c"):
-        store.store_member_key(n, keys.generate_private())
-    store.sync_psks(["a", "b", "c"])
-    before_key, before = store.private_key("a"), dict(store.psks())
-    store.rotate({"a": keys.generate_private()}, ["a", "b", "c"])
-    fresh = KeyStore(tmp_path)
-    assert fresh.private_key("a") != before_key
-    assert fresh.psk("b", "c") == before[("b", "c")]
-    assert fresh.psk("a", "b") != before[("a", "b")] and fresh.psk("a", "c") != before[("a", "c")]
+def test_psk_rows_agree_with_psk_in_any_order(inv):
+    mesh, store = inventory.load(inv), KeyStore(inv)
+    pubs = [m.public_key for m in mesh.members][::-1]  # not sorted by key
+    for row, a in zip(store.psk_rows(pubs), pubs):
+        assert [k.decode() for k in row] == [store.psk(a, b) if b != a else "" for b in pubs]
+
+
+def test_rotate_psk_changes_every_pair_and_rotating_a_member_only_its_pairs(inv):
+    mesh = inventory.load(inv)
+    before = pair_psks(mesh, KeyStore(inv))
+    assert invoke("rotate-keys", "laptop", "--dir", str(inv)).exit_code == 0
+    mesh = inventory.load(inv)
+    after = pair_psks(mesh, KeyStore(inv))
+    for pair, psk in after.items():
+        assert (psk != before[pair]) == ("laptop" in pair), pair
+    r = invoke("rotate-keys", "--psk", "--dir", str(inv))
+    assert r.exit_code == 0 and "a new preshared key for every pair" in r.output, r.output
+    assert inventory.load(inv) == mesh, "--psk alone keeps every keypair"
+    rotated = pair_psks(mesh, KeyStore(inv))
+    assert all(rotated[p] != after[p] for p in after) and len(set(rotated.values())) == len(rotated)
+
+
+def test_removing_a_member_keeps_the_other_pairs_keys(inv):
+    before = pair_psks(inventory.load(inv), KeyStore(inv))
+    assert invoke("remove-host", "s3", "--dir", str(inv)).exit_code == 0
+    after = pair_psks(inventory.load(inv), KeyStore(inv))
+    assert after == {p: k for p, k in before.items() if "s3" not in p}
+    assert not (inv / "keys" / "s3.key").exists()
+
+
+def write_old_format(inv) -> dict[tuple[str, str], str]:
+    """The keystore as the version before derived keys left it: keys/preshared, no secret."""
+    names = sorted(m.name for m in inventory.load(inv).members)
+    stored = {(a, b): base64.b64encode(os.urandom(32)).decode() for i, a in enumerate(names) for b in names[i + 1:]}
+    (inv / "keys" / "preshared").write_text("".join(f"{a} {b} {k}\n" for (a, b), k in sorted(stored.items())))
+    os.chmod(inv / "keys" / "preshared", 0o600)
+    (inv / "keys" / "psk-secret").unlink()
+    return stored
+
+
+def test_an_old_inventory_is_refused_by_readers_and_migrated_by_its_first_change(inv, tmp_path):
+    stored = write_old_format(inv)
+    r = invoke("render", "--out", str(tmp_path / "out"), "--dir", str(inv))
+    assert r.exit_code == 2 and "rotate-keys --psk" in r.stderr and not (tmp_path / "out" / "s1").exists()
+    r = invoke("add-host", "s4", "198.51.100.14", "--dir", str(inv))
+    assert r.exit_code == 0 and "every pair gets a new one" in r.output, r.output
+    assert not (inv / "keys" / "preshared").exists(), "the stored keys are destroyed"
+    mesh, store = inventory.load(inv), KeyStore(inv)
+    derived = pair_psks(mesh, store)
+    assert not set(derived.values()) & set(stored.values()), "rotated at once"
+    assert invoke("render", "--out", str(tmp_path / "out"), "--dir", str(inv)).exit_code == 0
+    conf = (tmp_path / "out" / "s1" / "mb0.conf").read_text()
+    assert f"PresharedKey = {derived[('s1', 's4')]}" in conf
+    r = invoke("add-host", "s5", "198.51.100.15", "--dir", str(inv))
+    assert "preshared" not in r.output, "migrated once"
 
 
 def test_rotate_keys_through_the_cli_renews_the_named_member_and_its_peer_config(inv):
-    """The CLI path end to end on the inventory: YAML, key files, pairs and the peer's config file."""
+    """The CLI path end to end on the inventory: YAML, key files and the peer's config file."""
     before_mesh, store = inventory.load(inv), KeyStore(inv)
-    before_psks, before_laptop_key = dict(store.psks()), store.private_key("laptop")
+    before_laptop_key = store.private_key("laptop")
     before_conf = (inv / "peers" / "laptop.conf").read_text()
     r = invoke("rotate-keys", "laptop", "--dir", str(inv))
     assert r.exit_code == 0, r.output
@@ -94,7 +135,20 @@ def test_rotate_keys_through_the_cli_renews_the_named_member_and_its_peer_config
         before_mesh.member("laptop").public_key
     assert fresh.private_key("laptop") != before_laptop_key
     assert all(mesh.member(n).public_key == before_mesh.member(n).public_key for n in ("s1", "s2", "s3"))
-    for pair, psk in fresh.psks().items():
-        assert (psk != before_psks[pair]) == ("laptop" in pair), pair
     conf = (inv / "peers" / "laptop.conf").read_text()
     assert conf != before_conf and f"PrivateKey = {fresh.private_key('laptop')}" in conf
+
+
+def test_a_member_learns_only_its_own_pairs_and_never_the_secret(inv):
+    from meshbeam import wireguard
+
+    mesh, store = inventory.load(inv), KeyStore(inv)
+    psks = pair_psks(mesh, store)
+    secret = (inv / "keys" / "psk-secret").read_text().strip()
+    for me in mesh.members:
+        conf = wireguard.render(mesh, me, store)
+        shown = {k for k in psks.values() if k in conf}
+        others = mesh.hosts if isinstance(me, inventory.Peer) else mesh.members  # a roaming peer sees servers only
+        own = {store.psk(me.public_key, o.public_key) for o in others if o.name != me.name}
+        assert shown == own and conf.count("PresharedKey = ") == len(own), me.name
+        assert secret not in conf

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from meshbeam import inventory, plan, remote, wireguard
+from meshbeam.command import sh
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan, Write
 
@@ -74,7 +75,8 @@ def test_dry_run_diff_masks_secrets(inv):
     assert "+PrivateKey = (secret)" in text and "PresharedKey = (secret)" in text
     for name in ("s1", "s2"):
         assert KeyStore(inv).private_key(name) not in text
-    assert all(psk not in text for psk in KeyStore(inv).psks().values())
+    mesh, store = inventory.load(inv), KeyStore(inv)
+    assert all(store.psk(a.public_key, b.public_key) not in text for a in mesh.members for b in mesh.members)
 
 
 # ---- the scripts, run against this machine's own sh -----------------------------------------
@@ -85,9 +87,10 @@ def test_facts_script_reads_files_modes_homes_and_probes(tmp_path):
     f.write_bytes(b"hello\x00world\n")
     os.chmod(f, 0o640)
     q = plan.Query("mbnone0", (str(f), str(tmp_path / "absent"), "~root/.meshbeam-test-absent"), ("sh", "no-such-tool"),
-                   ("root",), (("yes", "true"), ("no", "false")))
-    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q), capture_output=True, text=True, check=True).stdout
-    facts = remote.parse_facts(out)
+                   ("root",), (("yes", sh("true")), ("no", sh("false"))))
+    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q).render(), capture_output=True, text=True,
+                         check=True).stdout
+    facts = remote.parse_facts(out, q)
     assert facts.tools == {"sh"} and "yes" in facts.flags and "no" not in facts.flags
     assert not facts.iface_exists and facts.iface_addrs == ()
     assert facts.files[str(f)] == FileFact(str(f), True, 0o640, "root", b"hello\x00world\n")
@@ -105,7 +108,7 @@ def _writes(tmp_path) -> HostPlan:
 
 def test_apply_script_writes_every_file_atomically_with_its_mode(tmp_path):
     p = _writes(tmp_path)
-    subprocess.run(["sh", "-s"], input=remote.apply_script(p), check=True)
+    subprocess.run(["sh", "-s"], input=remote.apply_script(p).render().encode(), check=True)
     for w in p.writes:
         assert open(w.path, "rb").read() == w.content
         assert stat.S_IMODE(os.stat(w.path).st_mode) == w.mode
@@ -114,7 +117,7 @@ def test_apply_script_writes_every_file_atomically_with_its_mode(tmp_path):
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
 def test_a_script_cut_in_transit_writes_nothing(tmp_path, fraction):
-    script = remote.apply_script(_writes(tmp_path))
+    script = remote.apply_script(_writes(tmp_path)).render().encode()
     cut = script[: int(len(script) * fraction)]
     subprocess.run(["sh", "-s"], input=cut, capture_output=True)
     assert not (tmp_path / "b.txt").exists() and not (tmp_path / "a").exists()
@@ -133,3 +136,70 @@ def test_the_live_allow_list_update_runs_only_when_the_node_runs(inv, running):
     assert any("allow list" in label for label in labels) == running
     assert "nft -f /etc/meshbeam/nftables.nft (table inet meshbeam)" in labels
     assert {w.path for w in p.writes} >= {"/srv/app/vm.args", "/root/.erlang.cookie", "/etc/meshbeam/nftables.nft"}
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("privatekey = AAAAsecretBBBB=\n", "AAAAsecretBBBB="),
+    ("  PresharedKey=CCCCsecretDDDD=\n", "CCCCsecretDDDD="),
+    ("PRIVATEKEY =EEEEsecret\n", "EEEEsecret"),
+    ("-setcookie usersecret\n", "usersecret"),
+    ("-SetCookie 'quoted secret'\n", "quoted secret"),
+    ("+K true -setcookie inline_secret +sbwt none\n", "inline_secret"),
+    ("export RELEASE_COOKIE=relsecret\n", "relsecret"),
+    ('release_cookie="rel secret 2"\n', "rel secret 2"),
+    ("exec bin/app --cookie clisecret start\n", "clisecret"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIpemsecret\n-----END RSA PRIVATE KEY-----\n", "MIIpemsecret"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIcutsecret\n", "MIIcutsecret"),
+])
+def test_dry_run_masks_secrets_in_any_case(text, secret):
+    w = Write("/x", ("# new\n" + text).encode(), 0o600, "root", False, "changed", FileFact("/x", True, 0o600, "root",
+                                                                                            text.encode()))
+    shown = plan.diff(w)
+    assert secret not in shown and "(secret" in shown
+
+
+def _converged(inv, own_cookie: bytes | None):
+    """s3's facts after an `up`, with a backup of the cookie as it was before (absent or the user's own)."""
+    mesh = inventory.load(inv)
+    host = mesh.host("s3")
+    q = plan.query(mesh, host)
+    files = {p: FileFact(p, False) for p in q.paths}
+    key = "~root/.erlang.cookie"
+    files[key] = FileFact(key, True, 0o400, "root", KeyStore(inv).cookie().encode())
+    record = b"meshbeam-backup 1 absent\n" if own_cookie is None else b"meshbeam-backup 1 400 root\n" + own_cookie
+    files[plan.backup_path(key)] = FileFact(plan.backup_path(key), True, 0o600, "root", record)
+    return mesh, host, Facts(frozenset(q.tools), frozenset(), (), {"root": "/root"}, files)
+
+
+def test_down_restores_the_users_own_cookie_byte_for_byte(inv):
+    mesh, host, facts = _converged(inv, b"the user's own\x00cookie")
+    p = plan.teardown(mesh, host, KeyStore(inv), facts)
+    (w,) = [w for w in p.writes if w.path == "/root/.erlang.cookie"]
+    assert w.content == b"the user's own\x00cookie" and w.mode == 0o400 and w.owner == "root"
+    assert "/root/.erlang.cookie" not in p.removes
+    assert any(a.label == f"remove {plan.BACKUP_DIR}" for a in p.actions)
+
+
+def test_down_removes_a_cookie_that_did_not_exist_before(inv):
+    mesh, host, facts = _converged(inv, None)
+    p = plan.teardown(mesh, host, KeyStore(inv), facts)
+    assert "/root/.erlang.cookie" in p.removes and not [w for w in p.writes if "cookie" in w.path]
+
+
+def test_up_backs_up_each_replaced_file_once_before_changing_it(inv):
+    mesh = inventory.load(inv)
+    host = mesh.host("s3")
+    q = plan.query(mesh, host)
+    files = {p: FileFact(p, False) for p in q.paths}
+    files["~root/.erlang.cookie"] = FileFact("~root/.erlang.cookie", True, 0o600, "root", b"old")
+    facts = Facts(frozenset(q.tools), frozenset({"iface"}), (), {"root": "/root"}, files)
+    p = plan.build(mesh, host, KeyStore(inv), facts)
+    backup = plan.backup_path("~root/.erlang.cookie")
+    paths = [w.path for w in p.writes]
+    assert paths.index(backup) < paths.index("/root/.erlang.cookie")
+    (b,) = [w for w in p.writes if w.path == backup]
+    assert b.content == b"meshbeam-backup 1 600 root\nold" and b.mode == 0o600 and b.secret
+    assert "old" not in plan.diff(b)
+    files[backup] = FileFact(backup, True, 0o600, "root", b.content)
+    again = plan.build(mesh, host, KeyStore(inv), replace(facts, files=files))
+    assert backup not in [w.path for w in again.writes], "the first backup is never overwritten"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from meshbeam import beamcfg, beamplan, inventory, tincplan, wireguard
+from meshbeam import beamplan, inventory, tincplan, vmargs, wireguard
 from meshbeam.keys import KeyStore
 from meshbeam.ops import RENDER_MARK
 from tests.conftest import invoke
@@ -36,7 +36,7 @@ def test_wireguard_render_writes_what_up_would_push(inv, tmp_path):
     mesh, store = inventory.load(inv), KeyStore(inv)
     want = {f"{m.name}/mb0.conf": (wireguard.render(mesh, m, store).encode(), 0o600) for m in mesh.members}
     s3 = mesh.member("s3")  # the only host with --vm-args
-    want["s3/vm.args.block"] = (beamcfg.render_block(beamplan.settings(mesh, s3)).encode(), 0o644)
+    want["s3/vm.args.block"] = (vmargs.render_block(beamplan.settings(mesh, s3)).encode(), 0o644)
     got = _files(out)
     assert {k: v for k, v in got.items() if k != "s3/nftables.nft"} == want
     assert got["s3/nftables.nft"][1] == 0o644 and b"table inet meshbeam" in got["s3/nftables.nft"][0]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meshbeam import inventory, keys, sealed
+from meshbeam import inventory, keys, ops, sealed
 from meshbeam.cli import app
 from meshbeam.errors import InputError
 from meshbeam.keys import KeyStore
@@ -60,6 +60,11 @@ def snapshot(d: Path) -> dict[str, tuple[str, int]]:
         str(p.relative_to(d)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir", p.stat().st_mode)
         for p in sorted(d.rglob("*"))
     }
+
+
+def pair_psks(mesh: inventory.Mesh, store: KeyStore) -> dict[tuple[str, str], str]:
+    return {(a.name, b.name): store.psk(a.public_key, b.public_key)
+            for i, a in enumerate(mesh.members) for b in mesh.members[i + 1:]}
 
 
 def plain_files(d: Path) -> dict[str, bytes]:
@@ -140,9 +145,9 @@ def test_sealed_inventory_works_through_the_cli_and_unseals_to_the_same_keys(sea
     store = KeyStore(d)
     mesh = inventory.load(d)
     private = {m.name: store.private_key(m.name) for m in mesh.members}
-    cookie, psks = store.cookie(), dict(store.psks())
+    cookie, psks = store.cookie(), pair_psks(mesh, store)
     assert {keys.public_key(k) for k in private.values()} == {m.public_key for m in mesh.members}
-    assert len(psks) == 3
+    assert len(set(psks.values())) == 3
 
     r = ok("list", "--dir", str(d), passphrase=None)
     assert "laptop" in r.stdout and "s2" in r.stdout
@@ -153,7 +158,7 @@ def test_sealed_inventory_works_through_the_cli_and_unseals_to_the_same_keys(sea
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (d / "keys").iterdir())
     plain = KeyStore(d)
     assert {n: plain.private_key(n) for n in private} == private
-    assert (plain.cookie(), plain.psks()) == (cookie, psks)
+    assert (plain.cookie(), pair_psks(mesh, plain)) == (cookie, psks)
 
 
 LIST = """
@@ -219,7 +224,7 @@ def test_seal_leaves_no_plaintext_secret_outside_the_peer_configs(inv, monkeypat
     store = KeyStore(inv)
     mesh = inventory.load(inv)
     private = {m.name: store.private_key(m.name) for m in mesh.members}
-    cookie, psks = store.cookie(), store.psks()
+    cookie, psks = store.cookie(), pair_psks(mesh, store)
     before = plain_files(inv)
     monkeypatch.setenv(sealed.ENV, PW)  # the KeyStore below reads in this process
     r = ok("seal", "--dir", str(inv))
@@ -258,23 +263,32 @@ def test_every_write_reseals_the_whole_map(sealed_inv):
     second = path.read_bytes()
     assert first != second
     files = sealed.unseal(second, PW)
-    assert sorted(files) == ["cookie", "laptop.key", "preshared", "s1.key", "s2.key", "s3.key"]
+    assert sorted(files) == ["cookie", "laptop.key", "psk-secret", "s1.key", "s2.key", "s3.key"]
     assert sealed.unseal(first, PW)["cookie"] == files["cookie"]
+    assert sealed.unseal(first, PW)["psk-secret"] == files["psk-secret"], "a new member needs no new secret"
     ok("remove-host", "s3", "--dir", str(sealed_inv))
     files = sealed.unseal(path.read_bytes(), PW)
-    assert "s3.key" not in files and b"s3" not in files["preshared"]
+    assert "s3.key" not in files
+    assert [p.name for p in sealed_inv.glob(".*")] == [".gitignore"], "no temp files or journal left behind"
 
 
-def test_a_write_keeps_what_another_command_wrote_meanwhile(sealed_inv, monkeypatch):
+def test_a_sealed_inventory_of_the_old_format_is_migrated_by_its_first_change(sealed_inv, monkeypatch):
+    """keys.sealed with one stored key per pair (as the previous version wrote) and no secret."""
     monkeypatch.setenv(sealed.ENV, PW)
-    a, b = KeyStore(sealed_inv), KeyStore(sealed_inv)
-    assert not a.has_member_key("x1")  # a has read the map...
-    b.store_member_key("x2", "key2")  # ...then another command wrote
-    a.store_member_key("x1", "key1")
-    fresh = KeyStore(sealed_inv)
-    assert (fresh.private_key("x1"), fresh.private_key("x2")) == ("key1", "key2")
-    with pytest.raises(InputError, match="already exists"):
-        b.store_member_key("x1", "other")
+    path = sealed_inv / "keys.sealed"
+    files = sealed.unseal(path.read_bytes(), PW)
+    mesh = inventory.load(sealed_inv)
+    names = sorted(m.name for m in mesh.members)
+    old = "".join(f"{a} {b} {keys.generate_private()}\n" for i, a in enumerate(names) for b in names[i + 1:])
+    del files["psk-secret"]
+    path.write_bytes(sealed.seal({**files, "preshared": old.encode()}, PW))
+    one_line_error(run("render", "--out", str(sealed_inv.parent / "out"), "--dir", str(sealed_inv)),
+                   "rotate-keys --psk")
+    r = ok("add-host", "s3", "198.51.100.13", "--dir", str(sealed_inv))
+    assert "every pair gets a new one" in r.stdout
+    files = sealed.unseal(path.read_bytes(), PW)
+    assert "preshared" not in files and len(base64.b64decode(files["psk-secret"])) == 32
+    ok("render", "--out", str(sealed_inv.parent / "out"), "--dir", str(sealed_inv))
 
 
 def test_init_force_switches_between_the_two_forms(sealed_inv):
@@ -284,7 +298,7 @@ def test_init_force_switches_between_the_two_forms(sealed_inv):
     one_line_error(run("init", "--sealed", "--dir", d), "`meshbeam seal` seals it")
     ok("init", "--force", "--sealed", "--dir", d)
     assert not (sealed_inv / "keys").exists()
-    assert list(sealed.unseal((sealed_inv / "keys.sealed").read_bytes(), PW)) == ["cookie"]
+    assert list(sealed.unseal((sealed_inv / "keys.sealed").read_bytes(), PW)) == ["cookie", "psk-secret"]
 
 
 def test_bad_init_options_fail_before_the_passphrase(tmp_path):
@@ -347,8 +361,8 @@ def test_prompt_asks_twice_for_a_new_passphrase_and_once_per_process(tmp_path, m
     path = tmp_path / "keys.sealed"
     value = sealed.new_passphrase(path)
     assert value == PW and len(asked) == 2
-    KeyStore(tmp_path, seal_with=value).create_dir()
-    KeyStore(tmp_path).create_cookie()
+    ops.init(tmp_path, inventory.Mesh(cidr="198.18.0.0/24"), force=False, store=KeyStore(tmp_path, seal_with=value))
+    ops.add_host(tmp_path, ops.HostSpec(name="s1", ssh="198.51.100.11"))
     assert len(asked) == 3, "an existing sealed file: asked once"
     KeyStore(tmp_path).cookie()
     assert len(asked) == 3, "a passphrase proven right is not asked again in the same process"

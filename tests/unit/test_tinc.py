@@ -1,4 +1,4 @@
-"""tinc 1.0 rendering: pure checks, then real tincd daemons in two throwaway network namespaces."""
+"""tinc 1.0 rendering: pure checks, then real tincd daemons in two throwaway network namespaces (marked e2e)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,13 @@ UNDERLAY = ("198.51.100.201", "198.51.100.202")
 SBIN = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
 
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
 @pytest.fixture(scope="module")
 def pems() -> list[str]:
-    return [tinc.generate_private_pem() for _ in range(3)]
+    """Fixed test keys: generating RSA keys here would cost seconds and make every run differ."""
+    return [(FIXTURES / f"tinc_rsa_{i}.pem").read_text() for i in (1, 2, 3)]
 
 
 def _node(pems: list[str], i: int, name: str, server: bool) -> Node:
@@ -116,8 +120,8 @@ def test_bad_input_is_rejected(pems):
         tinc.generate_private_pem(1024)
 
 
-def test_pems_have_tincd_headers_and_match_openssl(pems, tmp_path):
-    private = pems[0]
+def test_generated_pems_have_tincd_headers_and_match_openssl(tmp_path):
+    private = tinc.generate_private_pem()
     public = tinc.public_pem(private)
     assert private.startswith("-----BEGIN RSA PRIVATE KEY-----\n")
     assert public.startswith("-----BEGIN RSA PUBLIC KEY-----\n")
@@ -133,7 +137,7 @@ def test_pems_have_tincd_headers_and_match_openssl(pems, tmp_path):
 
 def test_pem_headers_are_those_tincd_k_writes(tmp_path):
     tincd = shutil.which("tincd", path=SBIN)
-    assert tincd, "tinc must be installed for this test (.ci/run installs it)"
+    assert tincd, "tinc must be installed for this test (.ci/setup installs it)"
     (tmp_path / "hosts").mkdir()
     (tmp_path / "tinc.conf").write_text("Name = k\n")
     subprocess.run([tincd, "-c", tmp_path, "-K2048"], stdin=subprocess.DEVNULL, capture_output=True, check=True)
@@ -161,7 +165,7 @@ class Daemons:
     def __init__(self, tmp: Path) -> None:
         self.tmp, self.procs = tmp, {}
         self.tincd = shutil.which("tincd", path=SBIN)
-        assert self.tincd, "tinc must be installed for this test (.ci/run installs it)"
+        assert self.tincd, "tinc must be installed for this test (.ci/setup installs it)"
 
     def write(self, ns: str, files: dict[str, tuple[str, int]], only_changed: bool = False) -> None:
         for rel, (text, mode) in files.items():
@@ -244,6 +248,7 @@ def _udp_port(ns: str) -> str:
     return out.split()[3].rsplit(":", 1)[1]  # tincd owns the namespace's only UDP socket
 
 
+@pytest.mark.e2e  # root: network namespaces and /dev/net/tun
 @pytest.mark.parametrize("second", ["server", "roaming"])
 def test_real_tincd_mesh_pings_and_survives_a_reload(daemons, pems, second):
     d = daemons

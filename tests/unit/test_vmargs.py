@@ -1,24 +1,30 @@
+"""vmargs: the tokenizer, the managed block, apply/remove, included args files.
+
+Tokenizer cases were checked against erl 25.2.3; test_vmargs_erl.py checks them against the
+installed erl again, together with the first-wins behaviour the block's position relies on.
+"""
+
 import random
 import re
-import subprocess
 
 import pytest
 
-from meshbeam.beamcfg import (
+from meshbeam.vmargs import (
     KEPT,
     MARK_BEGIN,
     MARK_END,
+    MAX_INCLUDE_DEPTH,
     DistSettings,
-    Finding,
+    allow_text,
     apply_block,
-    apply_env_sh,
     erl_atom,
-    libcluster_topology,
-    lint,
+    included_conflicts,
+    included_files,
     remove_block,
     render_block,
     tokenize,
 )
+from meshbeam.vmargs_lint import lint
 
 S = DistSettings("app@198.18.0.1", "198.18.0.1", 9100, "mesh", ("app@198.18.0.1", "app@198.18.0.2"))
 EXPR = "ok = net_kernel:allow(['app@198.18.0.1','app@198.18.0.2'])"
@@ -173,11 +179,9 @@ def test_apply_and_remove_hold_on_generated_files():
         k = rnd.randint(0, len(lines))
         if k and not lines[k - 1].endswith("\n"):
             continue
+        # a block anywhere (an earlier version's file) moves to the top, and down still restores
         moved = apply_block("".join(lines[:k]) + render_block(S) + "".join(lines[k:]), S)
-        toks = texts(moved)
-        n = len(BLOCK_TOKENS)
-        start = next(i for i in range(len(toks)) if toks[i:i + n] == BLOCK_TOKENS)  # intact
-        assert "-extra" not in toks[:start] and apply_block(moved, S) == moved, original
+        assert moved == once and remove_block(moved) == original, original
     assert refused < 40
 
 
@@ -240,11 +244,12 @@ def test_quoted_commented_and_argument_text_is_not_a_flag():
     assert apply_block(original, S) == render_block(S) + original
 
 
-def test_existing_block_is_replaced_in_place():
+def test_existing_block_anywhere_moves_to_the_top():
     original = "+K true\n" + render_block(S) + "-name old@h\n"
     other = DistSettings("b@198.18.0.2", "198.18.0.2", allow=("b@198.18.0.2",))
     out = apply_block(original, other)
-    assert out.startswith("+K true\n" + render_block(other) + "# meshbeam: disabled")
+    assert out == render_block(other) + "+K true\n# meshbeam: disabled, conflicts with the managed -name: -name old@h\n"
+    assert remove_block(out) == "+K true\n-name old@h\n"
 
 
 def test_block_after_extra_moves_to_the_top():
@@ -271,124 +276,155 @@ def test_kept_argument_with_a_newline_is_refused():
         apply_block("-name a@b -eval 'x\ny'\n", S)
 
 
-# --- lint ---
-
-def codes(text: str, **kw) -> list[tuple[int, str]]:
-    return [(f.line, f.code) for f in lint(text, **kw)]
 
 
-def test_lint_unknown_kernel_param_suggests_the_real_one():
-    text = "-name a@198.18.0.1\n\n-kernel inet_dist_listen_min 9100 inedist_listen_max 9100\n"
-    assert codes(text) == [(3, "listen-min-max"), (3, "unknown-kernel-param")]
-    f = lint(text)[1]
-    assert "did you mean inet_dist_listen_max?" in f.message and "-kernel inedist_listen_max" in f.message
+# --- the block goes first; files from a version that put it elsewhere migrate ---
+
+OTHER = DistSettings("app@198.18.0.7", "198.18.0.7", 9300, "none", ("app@198.18.0.7",))
 
 
-def test_lint_erl_epmd_port_is_a_flag_not_a_kernel_param():
-    [f] = lint("-kernel erl_epmd_port 9100\n")
-    assert f.code == "unknown-kernel-param" and "erl_epmd_node_listen_port" in f.message
+@pytest.mark.parametrize("user", [s for s in SAMPLES if s.endswith("\n") or s == ""] + [RELX + "-env ERL_EPMD_PORT 4370\n"])
+def test_block_written_at_the_end_migrates_to_the_top(user):
+    # what a version that appended the block wrote: user lines disabled, then the block
+    old = "".join(ln for ln in apply_block(user, OTHER).splitlines(keepends=True)
+                  if ln not in render_block(OTHER).splitlines(keepends=True)) + render_block(OTHER)
+    new = apply_block(old, S)
+    assert new.startswith(render_block(S)) and new.count(MARK_BEGIN) == 1
+    assert new == apply_block(user, S)
+    assert remove_block(new) == user
 
 
-def test_lint_space_in_term():
-    text = "-kernel inet_dist_use_interface {198, 18,0,1}\n-name a@198.18.0.1\n"
-    assert codes(text) == [(1, "space-in-term")]  # the pieces are not mistaken for keys
-    assert "-kernel inet_dist_use_interface" in lint(text)[0].message
+def test_block_goes_before_a_leading_comment_and_every_flag():
+    out = apply_block("# my release\n-kernel net_ticktime 30\n", S)
+    assert out == render_block(S) + "# my release\n-kernel net_ticktime 30\n"
 
 
-def test_lint_cookie_flags_and_empty_allow():
-    text = "-cookie abc\n-setcookie abc\n-eval \"net_kernel:allow( [ ] )\"\n-eval 'ok = net_kernel:allow([a@b])'\n"
-    assert codes(text) == [(1, "obsolete-cookie"), (2, "setcookie"), (3, "empty-allow")]
+# --- NUL bytes: erlexec reads the file as a C string and stops at the first NUL ---
 
+@pytest.mark.parametrize("text, line", [
+    ("\0", 1),
+    ("+K true\n-name a@b\0\n", 2),
+    ("+K true\n\0\n" + render_block(S), 2),  # above an existing block: erlexec would drop the block
+    ("# c\n\n-eval 'x\0'\n", 3),
+])
+def test_nul_byte_is_refused_with_its_line(text, line):
+    with pytest.raises(ValueError, match=f"^vm.args line {line} has a NUL byte: erlexec stops reading there; remove it$"):
+        apply_block(text, S)
+    assert remove_block(text) == text.replace(render_block(S), "")  # down still works
+
+
+# --- ERL_EPMD_PORT moves EPMD off the port the firewall keeps on the mesh ---
+
+@pytest.mark.parametrize("settings", [S, OTHER])
+def test_user_erl_epmd_port_is_disabled(settings):
+    original = "-env ERL_EPMD_PORT 4370\n-env ERL_EPMD_PORTS x\n"
+    out = apply_block(original, settings)
+    assert out == (render_block(settings) + "# meshbeam: disabled, conflicts with the managed -env ERL_EPMD_PORT: "
+                   "-env ERL_EPMD_PORT 4370\n-env ERL_EPMD_PORTS x\n")
+    assert remove_block(out) == original
+
+
+# --- allow list and atoms ---
+
+def test_allow_text_matches_quoting_each_name_whatever_the_cache_holds():
+    nodes = tuple(f"app@198.18.0.{i}" for i in range(1, 40))
+    for own in ("meshbeam_ctl@198.18.0.1", "app@198.18.0.3", "app@198.18.0.1"):
+        names = nodes + (own,)
+        assert allow_text(names) == ",".join(erl_atom(n) for n in dict.fromkeys(names))
+    assert allow_text(("a@b",)) == "'a@b'"
+    assert allow_text(("a@b", "a@b")) == "'a@b'"
+    for bad in (nodes + ("x y@z",), ("x y@z",) + nodes):
+        with pytest.raises(ValueError):
+            allow_text(bad)
+
+
+@pytest.mark.parametrize("name, want", [
+    ("app@198.18.0.1", "'app@198.18.0.1'"),
+    ("", "''"),
+    ("it's\\", "'it\\'s\\\\'"),
+    ("é@x", "'é@x'"),
+    ("a" * 255, "'" + "a" * 255 + "'"),
+])
+def test_erl_atom(name, want):
+    assert erl_atom(name) == want
+
+
+@pytest.mark.parametrize("name", ["a\nb", "a\0", "\x1f", "a" * 256, "'" * 256])
+def test_erl_atom_refuses(name):
+    with pytest.raises(ValueError):
+        erl_atom(name)
+
+
+# --- golden: the managed block as it is written to vm.args ---
+
+GOLDEN_ALLOW = ("app@198.18.0.1", "app@198.18.0.2", "web@198.18.0.3", "laptop@198.18.0.9")
+
+
+@pytest.mark.parametrize("name, settings", [
+    ("vmargs/block-name.txt", DistSettings("app@198.18.0.1", "198.18.0.1", 9100, "mesh",
+                                           GOLDEN_ALLOW + ("meshbeam_ctl@198.18.0.1",))),
+    ("vmargs/block-epmd-none.txt", DistSettings("web@198.18.0.3", "198.18.0.3", 9200, "none",
+                                                GOLDEN_ALLOW + ("meshbeam_ctl@198.18.0.3",))),
+    ("vmargs/block-mix-release.txt", DistSettings("app@198.18.0.2", "198.18.0.2", 9100, "mesh",
+                                                  GOLDEN_ALLOW + ("meshbeam_ctl@198.18.0.2",), name_flag=False)),
+])
+def test_block_golden(golden, name, settings):
+    golden(name, render_block(settings))
+
+
+def test_relx_file_golden(golden):
+    golden("vmargs/relx-applied.txt", apply_block(RELX + "-env ERL_EPMD_PORT 4370\n", S))
+
+
+# --- files pulled in with -args_file ---
 
 @pytest.mark.parametrize("text, want", [
-    ("-kernel inet_dist_listen_max 9100\n", [(1, "listen-min-max")]),
-    ("\n-kernel inet_dist_listen_min 9100\n", [(2, "listen-min-max")]),
-    ("-kernel inet_dist_listen_min 9100\n-kernel inet_dist_listen_max 9100\n", []),
+    ("-args_file /a\n+K true -args_file 'b c'\n", ["/a", "b c"]),
+    ("-env X -args_file /a\n", ["/a"]),          # erlexec expands it even as another flag's argument
+    ("# -args_file /a\n-eval '-args_file /b'\n", []),
+    ("-args_file /a -extra -args_file /b\n", ["/a"]),
+    ("-args_file\n", []),
+    ("-args_file /a\0-args_file /b\n", ["/a"]),
 ])
-def test_lint_listen_min_max(text, want):
-    assert codes(text) == want
+def test_included_files(text, want):
+    assert included_files(text) == want
 
 
-def test_lint_name_address_mismatch():
-    assert codes("-name a@198.18.0.9\n", bind_address="198.18.0.1") == [(1, "name-address-mismatch")]
-    assert codes("-name a@198.18.0.1\n", bind_address="198.18.0.1") == []
-    text = "-kernel inet_dist_use_interface {198,18,0,1}\n-name a@web.example\n"
-    [f] = lint(text)
-    assert (f.line, f.code) == (2, "name-address-mismatch") and "-name a@web.example" in f.message
-    assert codes(text, bind_address="198.18.0.1") == [(2, "name-address-mismatch")] * 2
+def _conflicts(text, files):
+    return [(c.line, c.path, c.path_line, c.what.split(",")[0]) for c in included_conflicts(text, files)]
 
 
-def test_lint_ignores_plain_arguments_and_messages_are_one_line():
-    assert lint("-extra -cookie x -setcookie y\n") == []
-    findings = lint(RELX + "-cookie x\n-kernel foo 1\n", bind_address="198.18.0.1")
-    assert findings and all(isinstance(f, Finding) and "\n" not in f.message for f in findings)
-    assert lint(RELX) == lint(RELX)
+@pytest.mark.parametrize("files, want", [
+    ({"/i": "+K true\n-kernel net_ticktime 30\n-env FOO bar\n"}, []),
+    ({"/i": "+K true\n-name x@y\n"}, [(2, "/i", 2, "sets -name")]),
+    ({"/i": "-sname x\n-setcookie c -proto_dist inet6_tcp\n"},
+     [(2, "/i", 1, "sets -sname"), (2, "/i", 2, "sets -setcookie"), (2, "/i", 2, "sets -proto_dist")]),
+    ({"/i": "-kernel net_ticktime 30 inet_dist_listen_options []\n-kernel erl_epmd_node_listen_port 1\n"},
+     [(2, "/i", 1, "sets -kernel inet_dist_listen_options"), (2, "/i", 2, "sets -kernel erl_epmd_node_listen_port")]),
+    ({"/i": "-env ERL_EPMD_ADDRESS 0.0.0.0\n-env ERL_EPMD_PORT 1\n-env FOO ERL_EPMD_PORT\n"},
+     [(2, "/i", 1, "sets -env ERL_EPMD_ADDRESS"), (2, "/i", 2, "sets -env ERL_EPMD_PORT")]),
+    ({"/i": "-extra -name x@y\n"}, []),
+    ({"/i": "-args_file /j\n", "/j": "\n\n-start_epmd true\n"}, [(2, "/j", 3, "sets -start_epmd")]),
+    ({"/i": "-args_file /i\n"}, [(2, "/i", 0, "includes itself; erlexec would loop forever")]),
+    ({"/i": "-args_file /j\n", "/j": "-args_file /i\n"}, [(2, "/i", 0, "includes itself; erlexec would loop forever")]),
+    ({"/i": None}, [(2, "/i", 0, "cannot be read; erl refuses to start")]),
+    ({}, [(2, "/i", 0, "not checked (its text was not given)")]),
+    ({"/i": "+K true\n\0-name x@y\n"}, [(2, "/i", 2, "has a NUL byte: erlexec stops reading there")]),
+])
+def test_included_conflicts(files, want):
+    assert _conflicts("+K true\n-args_file /i\n", files) == want
 
 
-# --- erl_atom / libcluster ---
-
-def test_erl_atom_quotes():
-    assert erl_atom("app@198.18.0.1") == "'app@198.18.0.1'"
-    assert erl_atom("it's\\") == "'it\\'s\\\\'"
-    with pytest.raises(ValueError):
-        erl_atom("a\nb")
+def test_include_depth_is_bounded():
+    files = {f"/f{i}": f"-args_file /f{i + 1}\n" for i in range(20)}
+    [c] = included_conflicts("-args_file /f0\n", files)
+    assert (c.line, c.path, c.what) == (1, f"/f{MAX_INCLUDE_DEPTH}", f"-args_file nested deeper than {MAX_INCLUDE_DEPTH}")
 
 
-def test_libcluster_topology():
-    assert libcluster_topology(["app@198.18.0.1", "app@198.18.0.2"]) == (
-        "config :libcluster,\n"
-        "  topologies: [\n"
-        "    meshbeam: [\n"
-        "      strategy: Cluster.Strategy.Epmd,\n"
-        "      config: [\n"
-        "        hosts: [\n"
-        '          :"app@198.18.0.1",\n'
-        '          :"app@198.18.0.2"\n'
-        "        ]\n"
-        "      ]\n"
-        "    ]\n"
-        "  ]\n"
-    )
-    for bad in (dict(nodes=[]), dict(nodes=['a@b"#{x}']), dict(nodes=["a@b"], name="Bad")):
-        with pytest.raises(ValueError):
-            libcluster_topology(bad["nodes"], name=bad.get("name", "meshbeam"))
-
-
-# --- env.sh ---
-
-ENV_SH = """#!/bin/sh
-# export RELEASE_NODE=commented
-export RELEASE_DISTRIBUTION=sname
-if [ -n "$X" ]; then
-  RELEASE_NODE="app@${HOST}"
-fi
-export RELEASE_COOKIE='abc' # keep it secret
-export RELEASE_NODE=a@b; echo hi
-export RELEASE_TMP=/tmp"""
-
-
-def test_env_sh_block_disables_conflicts_and_stays_valid_sh():
-    out = apply_env_sh(ENV_SH, "app@198.18.0.1")
-    assert out.endswith(f"export RELEASE_TMP=/tmp\n{MARK_BEGIN}\nexport RELEASE_DISTRIBUTION=name\n"
-                        f"export RELEASE_NODE=app@198.18.0.1\n{MARK_END}\n")
-    lines = out.splitlines()
-    assert lines[1] == "# export RELEASE_NODE=commented"
-    assert lines[2] == ": # meshbeam: disabled, conflicts with the managed RELEASE_DISTRIBUTION: export RELEASE_DISTRIBUTION=sname"
-    assert lines[4].startswith(": # meshbeam: disabled") and lines[6].startswith(": # meshbeam: disabled")
-    assert lines[7] == "export RELEASE_NODE=a@b; echo hi"  # not a lone assignment: the block overrides it
-    assert subprocess.run(["sh", "-n"], input=out, text=True).returncode == 0
-    assert remove_block(out) == ENV_SH + "\n"
-
-
-@pytest.mark.parametrize("original", ["", ENV_SH, ENV_SH + "\n", "x=1\n" + MARK_BEGIN + "\n" + MARK_END + "\ny=2\n"])
-def test_env_sh_is_idempotent_and_a_new_node_only_changes_the_block(original):
-    once = apply_env_sh(original, "app@198.18.0.1")
-    assert apply_env_sh(once, "app@198.18.0.1") == once
-    assert apply_env_sh(once, "app@198.18.0.2") == once.replace("=app@198.18.0.1", "=app@198.18.0.2")
-
-
-def test_env_sh_keeps_an_existing_block_in_place_and_rejects_bad_names():
-    out = apply_env_sh("x=1\n" + MARK_BEGIN + "\n" + MARK_END + "\ny=2\n", "a@b")
-    assert out.startswith("x=1\n" + MARK_BEGIN) and out.endswith(MARK_END + "\ny=2\n")
-    with pytest.raises(ValueError):
-        apply_env_sh("", "a@b; rm -rf /")
+def test_apply_refuses_a_managed_flag_in_an_included_file():
+    text = "+K true\n-args_file /etc/extra.args\n"
+    with pytest.raises(ValueError, match=r"^vm.args line 2: -args_file /etc/extra.args line 3: sets -env ERL_EPMD_PORT, "
+                                         r"which meshbeam manages in vm.args; remove it there$"):
+        apply_block(text, S, included={"/etc/extra.args": "+P 100\n\n-env ERL_EPMD_PORT 4370\n"})
+    ok = apply_block(text, S, included={"/etc/extra.args": "+P 100\n"})
+    assert ok == apply_block(text, S) == render_block(S) + text

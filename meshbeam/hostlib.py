@@ -1,0 +1,83 @@
+"""The shell functions meshbeam's remote scripts start with: constants, never built from a value.
+
+The rule they carry out: root never follows a link, nor reads or writes a file, in a directory
+that someone else can change. For each path, `actor DIR` names the one user who may act in DIR:
+
+- root, when DIR and every directory above it belong to root (and none of them is writable by
+  others, unless it has the sticky bit, as /tmp does);
+- the user who owns DIR or a directory above it, when every other one belongs to root: that
+  user can swap names in DIR for links at any time, so meshbeam acts there as that user, with
+  that user's rights, and a planted link can only reach what the user could reach anyway;
+- "unsafe" otherwise (two different users, or a root directory others may write): nothing is done.
+
+The resolved path (links followed) is walked too, so a link in the way cannot hide an owner.
+"""
+
+from __future__ import annotations
+
+from .command import Cmd, Sh
+
+COMMON = Cmd(Sh(r"""as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it is for root)
+  u=$1; shift
+  case $u in
+    root) "$@" ;;
+    unsafe|'') echo "meshbeam: refusing to act in a directory that two users, or others, can change" >&2; return 1 ;;
+    *) setpriv --reuid="$u" --regid="$(id -g -- "$u")" --init-groups -- "$@" ;;
+  esac
+}
+owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
+  p=$1
+  while :; do
+    if [ -e "$p" ] || [ -L "$p" ]; then stat -c '%u %g %a' -- "$p"; fi
+    case $p in /|.|'') return 0 ;; esac
+    p=$(dirname -- "$p")
+  done
+}
+actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
+  { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
+    { o = substr($3, length($3), 1); g = substr($3, length($3) - 1, 1); s = length($3) == 4 ? substr($3, 1, 1) : 0
+      if ($1 == 0 && s % 2 == 0 && (o % 4 >= 2 || ($2 != 0 && g % 4 >= 2))) bad = 1
+      if ($1 != 0) { if (u != "" && u != $1) bad = 1; u = $1 } }
+    END { if (bad) print "unsafe"; else if (u == "") print "root"; else print u }' | {
+    read -r a
+    case $a in root|unsafe) echo "$a" ;; *) getent passwd "$a" | cut -d: -f1 | grep . || echo unsafe ;; esac
+  }
+}
+read_owned() {  # read_owned FILE: its contents, read as the one who may act in its directory, never through a link
+  a=$(actor "$(dirname -- "$1")")
+  as_user "$a" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
+}
+"""))
+
+FACTS = Cmd(Sh(r"""fact() {  # fact INDEX FILE: one line saying what FILE is (and its contents in base64 on the next line)
+  a=$(actor "$(dirname -- "$2")")
+  echo "actor $1 $a"
+  [ "$a" = unsafe ] && return 0
+  as_user "$a" sh -c '
+    if [ -L "$2" ]; then echo "link $1"
+    elif [ ! -e "$2" ]; then echo "nofile $1"
+    elif [ ! -f "$2" ]; then echo "other $1"
+    elif c=$(base64 -w0 < "$2"); then echo "file $1 $(stat -c "%a %U" -- "$2")"; echo "$c"
+    else echo "unreadable $1"; fi' sh "$1" "$2"
+}
+"""))
+
+APPLY = Cmd(Sh(r"""same_actor() {  # same_actor USER DIR: fail unless USER is still the one who may act in DIR
+  [ "$(actor "$2")" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
+}
+fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode
+  as_user "$1" sh -c 'base64 -d > "$1" && [ "$(sha256sum < "$1" | cut -d" " -f1)" = "$2" ] && chmod "$3" "$1"' \
+    sh "$2" "$3" "$4"
+}
+commit() {  # commit USER TEMP TARGET OWNER: rename TEMP over TARGET, which must be a regular file or absent
+  as_user "$1" sh -c '
+    if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
+      echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; exit 1
+    fi
+    if [ -n "$3" ]; then chown -h -- "$3" "$1"; fi
+    mv -T -f -- "$1" "$2"' sh "$2" "$3" "$4"
+}
+remove() {  # remove FILE: unlink it (a link itself, never its target) as the one who may act in its directory
+  as_user "$(actor "$(dirname -- "$1")")" rm -f -- "$1"
+}
+"""))

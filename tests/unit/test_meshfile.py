@@ -1,0 +1,85 @@
+"""meshfile's fast path gives exactly what PyYAML gives, or steps aside."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import yaml
+
+from meshbeam import inventory, keys, meshfile
+from meshbeam.inventory import Host, Mesh, Peer
+
+# Values that are plain, that need quotes, or that YAML would read as another type.
+TRICKY = ["app", "yes", "no", "on", "null", "123", "1.5", "0x1F", "1_000", "1:30", "+abc", "-abc", "a:b", "a: b",
+          "a #b", "/srv/a+b@c/vm.args", "=", "~", "true", "True", "x" * 200, "a b", "'q'", "[::1]:51820", "é"]
+
+
+def random_mesh(rng: random.Random, n: int) -> Mesh:
+    def pick() -> str:
+        return rng.choice(TRICKY) if rng.random() < 0.3 else rng.choice(["web", "root", "/srv/app/vm.args"])
+
+    hosts = tuple(Host(name=pick() + str(i), ssh=pick(), address=f"198.18.0.{i + 1}", endpoint=pick(),
+                       public_key=keys.public_key(keys.generate_private()), node_name=pick(),
+                       vm_args=rng.choice([None, pick()]), run_user=pick(), mix_release=rng.random() < 0.5)
+                  for i in range(n))
+    peers = tuple(Peer(name=pick(), address=f"198.18.1.{i + 1}", public_key=pick()) for i in range(rng.randint(0, 2)))
+    return Mesh(cidr="198.18.0.0/16", hosts=hosts, peers=peers)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dump_is_inventory_dump_byte_for_byte_and_parse_is_safe_load(seed):
+    mesh = random_mesh(random.Random(seed), seed % 7)
+    text = inventory.dump(mesh)
+    assert meshfile.dump(mesh) == text
+    parsed = meshfile.parse(text)
+    assert parsed is None or parsed == yaml.safe_load(text)
+
+
+def test_a_plain_inventory_takes_the_fast_path(inv, monkeypatch):
+    text = (inv / "mesh.yaml").read_text()
+    assert meshfile.parse(text) == yaml.safe_load(text)
+    mesh = inventory.load(inv)
+    assert meshfile.load(inv) == mesh
+    real = inventory.dump
+
+    def members_not_dumped_by_pyyaml(m: Mesh) -> str:
+        assert not m.members, "the members should not go through PyYAML"
+        return real(m)
+
+    monkeypatch.setattr(inventory, "dump", members_not_dumped_by_pyyaml)
+    assert meshfile.dump(mesh) == text
+
+
+HAND_EDITED = [
+    "mesh:\n  backend: wireguard  # comment\n",
+    "mesh:\n  backend: 'wireguard'\n",
+    "mesh: {backend: wireguard}\n",
+    "mesh:\n  port: 0x1F\n",
+    "mesh:\n  port: 51820\n  port: 1\n",
+    "mesh:\n\tport: 1\n",
+    "mesh:\r\n  port: 1\r\n",
+    "yes:\n  port: 1\n",
+    "mesh:\n  backend: &a wireguard\n",
+    "mesh:\n  backend:\n",
+    "hosts:\n",
+    "hosts: []\n- name: a\n",
+    "hosts:\n  name: a\n- ssh: b\n",
+    "hosts:\n- name: a\n    ssh: b\n",
+    "---\nmesh:\n  port: 1\n",
+    "hosts:\n- name: a\n  mix_release: yes\n",
+    "hosts:\n- name: a\n  vm_args: ~\n",
+    "hosts:\n-  name: a\n",
+    "mesh:\n  cidr: 198.18.0.0/16\n# a comment\n  epmd: mesh\n",
+]
+
+
+@pytest.mark.parametrize("text", HAND_EDITED)
+def test_anything_else_is_left_to_pyyaml_or_read_the_same(text):
+    parsed = meshfile.parse(text)
+    try:
+        expected = yaml.safe_load(text)
+    except yaml.YAMLError:
+        assert parsed is None
+        return
+    assert parsed is None or parsed == expected
