@@ -57,6 +57,10 @@ def init(
     port: Annotated[str, typer.Option(help="UDP port servers listen on.")] = "51820",
     dist_port: Annotated[str, typer.Option(help="Erlang distribution port (listen min = max).")] = "9100",
     epmd: Annotated[str, typer.Option(help="'mesh': EPMD bound to the mesh address; 'none': no EPMD.")] = "mesh",
+    identity: Annotated[
+        str, typer.Option(help="'key': a node name is bound to its member's key (meshbeam_dist); "
+                          "'none': plain inet_tcp_dist with net_kernel:allow.")
+    ] = "key",
     force: Annotated[bool, typer.Option(help="Replace an existing inventory (its keys are destroyed).")] = False,
     sealed: Annotated[
         bool, typer.Option(help="Encrypt the secrets into DIR/keys.sealed (passphrase: prompt or MESHBEAM_PASSPHRASE).")
@@ -70,6 +74,7 @@ def init(
         port=inventory.parse_port(port, "port"),  # digits only: int() would take '+51_820'
         dist_port=inventory.parse_port(dist_port, "dist_port"),
         epmd=epmd,
+        identity=identity,
     )
     store = None
     if sealed:
@@ -109,6 +114,10 @@ def add_host(
     mix_release: Annotated[
         bool, typer.Option(help="--vm-args is RELEASE/releases/VSN/vm.args of a mix release (env.sh, releases/COOKIE).")
     ] = False,
+    service: Annotated[
+        str | None, typer.Option(metavar="NAME.service", help="The systemd unit that runs the node: it is started "
+                                 "after the mesh and meshbeam's firewall.")
+    ] = None,
     from_file: Annotated[
         Path | None,
         typer.Option("--from", metavar="FILE", help="Add every host of a CSV (header row) or YAML list, all or none; "
@@ -121,7 +130,7 @@ def add_host(
     and one bad row (named with its field) adds none.
     """
     if from_file is not None:
-        if name or ssh or endpoint or vm_args or node_name != "app" or run_user != "root" or mix_release:
+        if name or ssh or endpoint or vm_args or node_name != "app" or run_user != "root" or mix_release or service:
             raise InputError("--from FILE takes every field from the file: give no NAME, ADDRESS or host options")
         from .importer import read_hosts
 
@@ -130,7 +139,7 @@ def add_host(
     if not name or not ssh:
         raise InputError("give NAME and [USER@]ADDRESS[:SSHPORT], or --from FILE")
     spec = ops.HostSpec(name=name, ssh=ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name,
-                        run_user=run_user, mix_release=mix_release)
+                        run_user=run_user, mix_release=mix_release, service=service)
     added = ops.add_host(dir, spec)
     host = added.members[0]
     assert isinstance(host, Host)

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from . import units
 from .errors import InputError
 from .firewall import EPMD_PORT
 from .fsutil import atomic_write
@@ -32,6 +33,7 @@ from .fsutil import atomic_write
 MESH_FILE = "mesh.yaml"
 BACKENDS = ("wireguard", "tinc")
 EPMD_MODES = ("mesh", "none")
+IDENTITY_MODES = ("key", "none")
 DEFAULT_CIDR = "10.90.0.0/24"
 SSH_PORT = 22
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
@@ -67,6 +69,7 @@ class Host:
     vm_args: str | None = None
     run_user: str = "root"
     mix_release: bool = False  # vm_args is RELEASE/releases/VSN/vm.args of a mix release
+    service: str | None = None  # the systemd unit that runs the node (NAME.service), when one does
 
     @property
     def node(self) -> str:
@@ -94,6 +97,7 @@ class Mesh:
     port: int = 51820
     dist_port: int = 9100
     epmd: str = "mesh"
+    identity: str = "key"  # "key": a node name is bound to its member's key (meshbeam_dist); "none": plain inet_tcp_dist
     hosts: tuple[Host, ...] = field(default_factory=tuple)
     peers: tuple[Peer, ...] = field(default_factory=tuple)
 
@@ -318,6 +322,8 @@ def to_dict(mesh: Mesh) -> dict[str, Any]:
             d["vm_args"] = h.vm_args
         if h.mix_release:
             d["mix_release"] = True
+        if h.service:
+            d["service"] = h.service
         return d
 
     return {
@@ -328,6 +334,7 @@ def to_dict(mesh: Mesh) -> dict[str, Any]:
             "port": mesh.port,
             "dist_port": mesh.dist_port,
             "epmd": mesh.epmd,
+            "identity": mesh.identity,
         },
         "hosts": [host(h) for h in mesh.hosts],
         "peers": [{"name": p.name, "address": p.address, "public_key": p.public_key} for p in mesh.peers],
@@ -385,8 +392,9 @@ def load(directory: Path) -> Mesh:
 
 _KINDS = {int: "number", str: "string", list: "list", dict: "mapping", bool: "boolean"}
 TOP_FIELDS = ("mesh", "hosts", "peers")
-MESH_FIELDS = ("backend", "cidr", "interface", "port", "dist_port", "epmd")
-HOST_FIELDS = ("name", "ssh", "address", "endpoint", "public_key", "node_name", "vm_args", "run_user", "mix_release")
+MESH_FIELDS = ("backend", "cidr", "interface", "port", "dist_port", "epmd", "identity")
+HOST_FIELDS = ("name", "ssh", "address", "endpoint", "public_key", "node_name", "vm_args", "run_user", "mix_release",
+               "service")
 PEER_FIELDS = ("name", "address", "public_key")
 
 
@@ -444,6 +452,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
                 vm_args=_get(h, "vm_args", str, hw, None),
                 run_user=_get(h, "run_user", str, hw, "root"),
                 mix_release=_get(h, "mix_release", bool, hw, False),
+                service=_get(h, "service", str, hw, None),
             )
         )
     peers = []
@@ -462,6 +471,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
         port=_get(m, "port", int, mw, 51820),
         dist_port=_get(m, "dist_port", int, mw, 9100),
         epmd=_get(m, "epmd", str, mw, "mesh"),
+        identity=_get(m, "identity", str, mw, "key"),
         hosts=tuple(hosts),
         peers=tuple(peers),
     )
@@ -512,6 +522,7 @@ def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
             raise _invalid(what, port, "must be a number")
         parse_port(port, what)
     _one_of(_text(mesh.epmd, "epmd"), EPMD_MODES, "epmd")
+    _one_of(_text(mesh.identity, "identity"), IDENTITY_MODES, "identity")
     dist = mesh.dist_port
     if dist < 1024:
         raise _invalid("dist_port", dist, "must be 1024 or above (below are system services, SSH among them)")
@@ -535,6 +546,10 @@ def _check_host(mesh: Mesh, h: Host) -> None:
         raise _invalid("mix_release", h.mix_release, "must be true or false")
     if h.vm_args is not None:
         check_vm_args(h.vm_args)
+    if h.service is not None:
+        units.check_service_name(h.service, "service")
+        if h.vm_args is None:
+            raise _invalid("service", h.service, "names the unit that runs the node: give vm_args too")
     if h.mix_release and not re.fullmatch(r"/.+/releases/[^/]+/vm\.args", h.vm_args or ""):
         raise _invalid("vm_args", h.vm_args, "a mix release's vm_args is RELEASE/releases/VSN/vm.args")
 

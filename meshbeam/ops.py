@@ -90,6 +90,7 @@ class HostSpec:
     node_name: str = "app"
     run_user: str = "root"
     mix_release: bool = False
+    service: str | None = None
     where: str = ""  # for errors: "hosts.csv: row 7", empty on the command line
 
 
@@ -118,7 +119,7 @@ def _endpoint(spec: HostSpec, mesh: Mesh) -> str:
 
 
 # The fields of a host in the order they are checked; a row's error names the first bad one.
-SPEC_FIELDS = ("name", "ssh", "endpoint", "vm_args", "node_name", "run_user", "mix_release")
+SPEC_FIELDS = ("name", "ssh", "endpoint", "vm_args", "node_name", "run_user", "mix_release", "service")
 
 
 def _check_spec(mesh: Mesh, spec: HostSpec, address: str, public_key: str) -> Host:
@@ -126,7 +127,8 @@ def _check_spec(mesh: Mesh, spec: HostSpec, address: str, public_key: str) -> Ho
     tried one at a time over a known-good host, so that the message names the bad one."""
     def build(s: HostSpec) -> Host:
         return Host(name=s.name, ssh=s.ssh, address=address, endpoint=_endpoint(s, mesh), public_key=public_key,
-                    node_name=s.node_name, vm_args=s.vm_args, run_user=s.run_user, mix_release=s.mix_release)
+                    node_name=s.node_name, vm_args=s.vm_args, run_user=s.run_user, mix_release=s.mix_release,
+                    service=s.service)
 
     def check(s: HostSpec) -> Host:
         host = build(s)
@@ -139,7 +141,7 @@ def _check_spec(mesh: Mesh, spec: HostSpec, address: str, public_key: str) -> Ho
         good = HostSpec(name="x", ssh="127.0.0.1")
         for name in SPEC_FIELDS:
             one = {name: getattr(spec, name)}
-            if name == "mix_release":
+            if name in ("mix_release", "service"):
                 one["vm_args"] = spec.vm_args
             try:
                 check(replace(good, **one))

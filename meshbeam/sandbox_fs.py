@@ -31,16 +31,14 @@ def check(path: Path) -> Path:
     Safe: a real directory (not a symlink) owned by root. Directories above may be writable by
     others only with the sticky bit (as /tmp), which keeps others from renaming root's entries;
     the state directory itself must not be writable by others at all. A missing state directory
-    is fine (nothing to read or delete yet); the directories above it must exist.
+    (or missing directories above it, /run/meshbeam-sandbox on a fresh boot) is fine.
     """
     path = Path(os.path.abspath(path))
     for i, p in enumerate([path, *path.parents]):
         try:
             st = os.lstat(p)
         except FileNotFoundError:
-            if i == 0:
-                continue
-            raise UnsafeStateError(f"sandbox state directory {path}: {p} does not exist") from None
+            continue  # nothing below it exists either: nothing there to read or delete yet
         if stat.S_ISLNK(st.st_mode):
             raise UnsafeStateError(f"sandbox state directory {path}: {p} is a symlink; refusing to follow it "
                                    "as root (remove it, or choose another directory)")

@@ -90,9 +90,14 @@ def test_down_puts_back_the_users_own_cookies_byte_for_byte(mb):
     assert "no changes" in mb("down", "--yes", "--only", "s1,s2").output
 
 
-# The writer of a temp file, found through /proc, and the script's own sh two levels up: only
-# the `sh -s` of this test's SSH session is killed.
+# Waits (with shell built-ins only, so it keeps up) until the big file's temp sits beside the
+# first one, then finds that temp's writer through /proc and the script's own sh two levels up:
+# only the `sh -s` of this test's SSH session is killed.
 KILL_WHEN_STAGING = r"""
+while :; do
+  set -- /etc/wireguard/.meshbeam.*
+  [ $# -ge 2 ] && [ -e "$2" ] && break
+done
 while :; do
   for p in $(pgrep -x base64) $(pgrep -x sha256sum); do
     for fd in /proc/"$p"/fd/*; do

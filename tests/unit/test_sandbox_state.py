@@ -105,3 +105,10 @@ def test_remove_tree_removes_a_planted_symlink_not_its_target(tmp_path):
 def test_default_state_dir_is_root_only_under_run():
     path = sandbox._dir("mbunit", None)
     assert path == Path("/run/meshbeam-sandbox/mbunit")
+
+
+def test_missing_directories_above_the_state_dir_are_fine(tmp_path):
+    """On a fresh boot /run/meshbeam-sandbox does not exist yet: nothing to check below it."""
+    state = tmp_path / "fresh" / "mbunit"
+    assert sandbox_fs.check(state) == state
+    assert not (tmp_path / "fresh").exists()

@@ -50,6 +50,8 @@ FIELDS: dict[str, tuple[str, Callable[[str], list[str]] | None]] = {
     "dist_port": ("mesh.dist_port", lambda v: ["init", "--force", "--dist-port", v]),
     "backend": ("mesh.backend", lambda v: ["init", "--force", "--backend", v]),
     "epmd": ("mesh.epmd", lambda v: ["init", "--force", "--epmd", v]),
+    "identity": ("mesh.identity", lambda v: ["init", "--force", "--identity", v]),
+    "service": ("hosts.2.service", _host_option("--service")),
 }
 
 BOTH, YAML_ONLY, CLI_ONLY = "both", "yaml", "cli"
@@ -178,6 +180,15 @@ HOSTILE: list[tuple[str, Any, str, str]] = [
     ("backend", "ipsec", "choose from", BOTH),
     ("epmd", "everywhere", "choose from", BOTH),
     ("epmd", "mesh\x00", "control", BOTH),
+    ("identity", "name", "choose from", BOTH),
+    # service: a systemd unit name, on systemctl's command line and in a drop-in's path
+    ("service", "-app.service", "not starting with -", BOTH),
+    ("service", "app.service; reboot", "want a systemd service name", BOTH),
+    ("service", "../../app.service", "want a systemd service name", BOTH),
+    ("service", "app@.service", "want a systemd service name", BOTH),
+    ("service", "wg-quick@mb0.service", "part of the mesh", BOTH),
+    ("service", "app", "want a systemd service name", BOTH),
+    ("service", "a" * 300 + ".service", "at most 255", BOTH),
     # fields only the YAML carries
     ("address", "198.18.0.2%eth0", "not an IPv4", YAML_ONLY),
     ("address", "198.18.0.02", "not an IPv4", YAML_ONLY),
