@@ -1,4 +1,4 @@
-"""The BEAM layer of a host's plan (pure): vm.args block, cookie file, firewall, live allow list.
+"""The BEAM layer of a host's plan (pure): vm.args block, cookie file, live allow list (and firewallplan).
 
 Applies to hosts with a vm.args path in the inventory. Each node's distribution then
 listens only on its mesh address, behind meshbeam's own nftables table, with the cookie
@@ -10,13 +10,11 @@ from __future__ import annotations
 import posixpath
 import re
 
-from . import envsh, firewall, vmargs, vmargs_lint
+from . import envsh, firewallplan, vmargs, vmargs_lint
 from .command import Cmd, Sh, lines, sh
 from .inventory import Host, Mesh
 from .plan import Action, Facts, Write, original, restore, write_if_needed
 
-NFT_FILE = "/etc/meshbeam/nftables.nft"
-NFT_TABLE = "meshbeam"
 TOOLS = ("nft", "erl")
 BACKUP_SUFFIX = ".meshbeam-orig"
 
@@ -47,21 +45,15 @@ def env_sh_path(host: Host) -> str:
 
 def query_paths(host: Host) -> tuple[str, ...]:
     assert host.vm_args
-    paths = (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host), NFT_FILE)
+    paths = (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host)) + firewallplan.query_paths()
     return paths + ((env_sh_path(host),) if host.mix_release else ())
-
-
-PROBES = (
-    ("nft-table", sh("nft list table inet {} >/dev/null 2>&1", NFT_TABLE)),
-    ("epmd-socket", sh("systemctl is-active --quiet epmd.socket 2>/dev/null")),
-)
 
 
 def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, Cmd], ...]:
     # A node listening on its dist port is running: only then is the live allow-list update
     # worth its Erlang start (about 0.3 s per host).
     running = sh("ss -Htln 2>/dev/null | grep -qF -- {}", f"{host.address}:{mesh.dist_port} ")
-    return PROBES + (("node-running", running),)
+    return firewallplan.PROBES + (("node-running", running),)
 
 
 def _resolve(path: str, facts: Facts) -> str:
@@ -80,7 +72,9 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write
     original = (facts.files[host.vm_args].content or b"").decode()
     new_vm = vmargs.apply_block(original, settings(mesh, host))
     out = writes(mesh, host, cookie, facts, new_vm.encode())
-    return out, actions(mesh, host, facts, out), notes(mesh, host, facts) + lint_rendered(new_vm, host)
+    out += firewallplan.writes(mesh, facts)
+    acts = firewallplan.actions(facts, out) + actions(mesh, host, facts, out)
+    return out, acts, firewallplan.notes(mesh, facts) + notes(mesh, host, facts) + lint_rendered(new_vm, host)
 
 
 def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> list[Write]:
@@ -109,15 +103,6 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> 
             secret=True,
             path=_resolve(cookie_path(host), facts),
         ),
-        write_if_needed(
-            facts.files[NFT_FILE],
-            firewall.ruleset(
-                interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port, listen_port=mesh.port, table=NFT_TABLE
-            ).encode(),
-            0o644,
-            "root",
-            secret=False,
-        ),
     ):
         if w:
             out.append(w)
@@ -144,8 +129,6 @@ def lint_rendered(text: str, host: Host) -> list[str]:
 def actions(mesh: Mesh, host: Host, facts: Facts, written: list[Write]) -> list[Action]:
     paths = {w.path for w in written}
     acts = []
-    if NFT_FILE in paths or "nft-table" not in facts.flags:
-        acts.append(Action(f"nft -f {NFT_FILE} (table inet {NFT_TABLE})", sh("nft -f {}", NFT_FILE)))
     if host.vm_args in paths and "node-running" in facts.flags:
         acts.append(Action(f"extend the allow list of the running {host.node}", live_allow_script(mesh, host, facts)))
     return acts
@@ -192,11 +175,6 @@ def _allowed_in_block(vm_args: str) -> set[str]:
 def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
     assert host.vm_args
     out = []
-    if "epmd-socket" in facts.flags and mesh.epmd == "mesh":
-        out.append(
-            "Debian's epmd.socket is active and listens on every interface, so ERL_EPMD_ADDRESS has no "
-            "effect; the firewall still drops 4369 off the mesh. `systemctl disable --now epmd.socket` fixes it"
-        )
     if host.mix_release:
         out.append(
             "a mix release's stock bin/ script passes the cookie as --cookie, so it shows in ps to local users; "
@@ -257,8 +235,5 @@ def teardown(host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[s
     elif c.exists and c.content == cookie.encode() and not host.mix_release:
         # no backup (a host set up before meshbeam kept them): only the cookie meshbeam wrote goes
         removes.append(_resolve(key, facts))
-    if facts.files[NFT_FILE].exists:
-        removes.append(NFT_FILE)
-    if "nft-table" in facts.flags:
-        actions.append(Action(f"nft delete table inet {NFT_TABLE}", sh("nft delete table inet {}", NFT_TABLE)))
-    return writes, removes, actions
+    fw_removes, fw_actions = firewallplan.teardown(facts)
+    return writes, removes + fw_removes, actions + fw_actions
