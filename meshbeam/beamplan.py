@@ -1,4 +1,4 @@
-"""The BEAM layer of a host's plan (pure): vm.args block, cookie file, live allow list (and firewallplan).
+"""The BEAM layer of a host's plan (pure): vm.args block, cookie file, live allow list; with firewallplan and identityplan.
 
 Applies to hosts with a vm.args path in the inventory. Each node's distribution then
 listens only on its mesh address, behind meshbeam's own nftables table, with the cookie
@@ -10,12 +10,12 @@ from __future__ import annotations
 import posixpath
 import re
 
-from . import envsh, firewallplan, vmargs, vmargs_lint
+from . import envsh, firewallplan, identityplan, vmargs, vmargs_lint
 from .command import Cmd, Sh, lines, sh
 from .inventory import Host, Mesh
 from .plan import Action, Facts, Write, original, restore, write_if_needed
 
-TOOLS = ("nft", "erl")
+TOOLS = ("nft", "erl") + identityplan.TOOLS
 BACKUP_SUFFIX = ".meshbeam-orig"
 
 
@@ -27,7 +27,7 @@ def control_node(host: Host) -> str:
 def settings(mesh: Mesh, host: Host) -> vmargs.DistSettings:
     allow = mesh.nodes() + (control_node(host),)
     return vmargs.DistSettings(node=host.node, address=host.address, port=mesh.dist_port, epmd=mesh.epmd,
-                                allow=allow, name_flag=not host.mix_release)
+                                allow=allow, name_flag=not host.mix_release, extra=identityplan.vm_args_lines(mesh))
 
 
 def cookie_path(host: Host) -> str:
@@ -45,7 +45,8 @@ def env_sh_path(host: Host) -> str:
 
 def query_paths(host: Host) -> tuple[str, ...]:
     assert host.vm_args
-    paths = (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host)) + firewallplan.query_paths()
+    paths = (host.vm_args, host.vm_args + BACKUP_SUFFIX, cookie_path(host))
+    paths += firewallplan.query_paths() + identityplan.query_paths()
     return paths + ((env_sh_path(host),) if host.mix_release else ())
 
 
@@ -53,7 +54,7 @@ def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, Cmd], ...]:
     # A node listening on its dist port is running: only then is the live allow-list update
     # worth its Erlang start (about 0.3 s per host).
     running = sh("ss -Htln 2>/dev/null | grep -qF -- {}", f"{host.address}:{mesh.dist_port} ")
-    return firewallplan.PROBES + (("node-running", running),)
+    return firewallplan.PROBES + (("node-running", running),) + identityplan.probes(mesh, host)
 
 
 def _resolve(path: str, facts: Facts) -> str:
@@ -70,11 +71,13 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write
     """The BEAM part of a host's plan: its writes, its actions and the notes shown with it."""
     assert host.vm_args
     original = (facts.files[host.vm_args].content or b"").decode()
-    new_vm = vmargs.apply_block(original, settings(mesh, host))
+    dist = settings(mesh, host)
+    new_vm = vmargs.apply_block(original, dist)
     out = writes(mesh, host, cookie, facts, new_vm.encode())
-    out += firewallplan.writes(mesh, facts)
-    acts = firewallplan.actions(facts, out) + actions(mesh, host, facts, out)
-    return out, acts, firewallplan.notes(mesh, facts) + notes(mesh, host, facts) + lint_rendered(new_vm, host)
+    out += firewallplan.writes(mesh, facts) + identityplan.writes(mesh, dist.allow, facts)
+    acts = firewallplan.actions(facts, out) + identityplan.actions(mesh, host, facts) + actions(mesh, host, facts, out)
+    found = firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host) + notes(mesh, host, facts)
+    return out, acts, found + lint_rendered(new_vm, host)
 
 
 def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> list[Write]:
@@ -91,7 +94,8 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> 
     if host.mix_release:
         # The release sets its node name from env.sh (RELEASE_NODE), never from vm.args.
         env = facts.files[env_sh_path(host)]
-        new_env = envsh.apply_env_sh((env.content or b"").decode(), host.node).encode()
+        new_env = envsh.apply_env_sh((env.content or b"").decode(), host.node,
+                                     interactive=identityplan.on(mesh)).encode()
         out += [w for w in [write_if_needed(env, new_env, env.mode or 0o755, env.owner or host.run_user, False)] if w]
     for w in (
         write_if_needed(vm, new_vm, mode, owner, secret=False),
@@ -182,7 +186,7 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
         )
     before = _allowed_in_block((facts.files[host.vm_args].content or b"").decode())
     gone = sorted(before - set(settings(mesh, host).allow))
-    if gone:
+    if gone and not identityplan.on(mesh):  # with meshbeam_dist the allowed file decides, read at every connection
         out.append(
             f"{', '.join(gone)} left the allow list of {host.node}: a running node keeps allowing them "
             "until it restarts (net_kernel:allow/1 can only add)"
@@ -236,4 +240,4 @@ def teardown(host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[s
         # no backup (a host set up before meshbeam kept them): only the cookie meshbeam wrote goes
         removes.append(_resolve(key, facts))
     fw_removes, fw_actions = firewallplan.teardown(facts)
-    return writes, removes + fw_removes, actions + fw_actions
+    return writes, removes + fw_removes, actions + fw_actions + identityplan.teardown(facts)

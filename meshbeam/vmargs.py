@@ -50,9 +50,12 @@ _OWNED_ENV = {"ERL_EPMD_ADDRESS", "ERL_EPMD_PORT"}
 # erl_epmd_node_listen_port (OTP 27+) overrides -erl_epmd_port and the listen range.
 _OWNED_KERNEL = {"inet_dist_use_interface", "inet_dist_listen_min", "inet_dist_listen_max",
                  "erl_epmd_node_listen_port"}
+# With identity binding on, the block names the distribution module too: a user's own
+# -proto_dist (inet_tls, inet6_tcp) would replace meshbeam_dist, so it is disabled like -name.
+_IDENTITY_FLAGS = _OWNED_FLAGS | {"-proto_dist"}
 # An args file pulled in with -args_file comes after the block, where -env and -sname still
 # win; it is not meshbeam's to rewrite, so any distribution setting there is refused.
-_INCLUDED_FLAGS = _OWNED_FLAGS | {"-proto_dist"}
+_INCLUDED_FLAGS = _IDENTITY_FLAGS
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,7 @@ class DistSettings:
     epmd: str = "mesh"
     allow: tuple[str, ...] = ()
     name_flag: bool = True  # False for a mix release: its start script passes --name from RELEASE_NODE
+    extra: tuple[str, ...] = ()  # more block lines, one flag each: distmod.VM_ARGS_LINES when names are bound to keys
 
     def __post_init__(self) -> None:
         check_node(self.node)
@@ -107,6 +111,14 @@ class DistSettings:
             # allow([]) changes nothing: every cookie holder stays allowed.
             raise ValueError("the allow list is empty; net_kernel:allow([]) would allow everyone")
         allow_text(self.allow)  # checks every name
+        for line in self.extra:
+            if not re.fullmatch(r"-[a-z_]+ [A-Za-z0-9_/.]+", line):
+                raise ValueError(f"extra block line {line!r} must be one flag and one plain argument")
+
+    @property
+    def owned_flags(self) -> frozenset[str]:
+        """The flags of the user's lines that the block overrides (a user's -pa only adds to the path)."""
+        return frozenset(_OWNED_FLAGS | (_IDENTITY_FLAGS & {line.split()[0] for line in self.extra}))
 
 
 def check_node(name: str) -> None:
@@ -222,10 +234,10 @@ def kernel_pairs(args: Sequence[Token]) -> list[tuple[Token, tuple[Token, ...]]]
     return pairs
 
 
-def _split(group: tuple[Token, ...]) -> tuple[list[str], list[str]]:
+def _split(group: tuple[Token, ...], owned: frozenset[str]) -> tuple[list[str], list[str]]:
     """(labels of what conflicts with the block, argument texts to keep)."""
     head, args = group[0].text, [t.text for t in group[1:]]
-    if head in _OWNED_FLAGS:
+    if head in owned:
         return [head], []
     if head == "-env" and args[:1] and args[0] in _OWNED_ENV:
         return [f"-env {args[0]}"], []
@@ -276,13 +288,14 @@ def render_block(s: DistSettings) -> str:
         f"-kernel inet_dist_use_interface {tuple_}",
         f"-kernel inet_dist_listen_min {s.port} inet_dist_listen_max {s.port}",
         *epmd,
+        *s.extra,
         # A failing -eval aborts boot, so a broken list fails closed.
         f'-eval "ok = net_kernel:allow([{allow_text(s.allow)}])"',
         MARK_END,
     ]) + "\n"
 
 
-def _disable_conflicts(lines: list[str]) -> list[str]:
+def _disable_conflicts(lines: list[str], owned: frozenset[str]) -> list[str]:
     """Comment out every line holding a flag the block owns; what else those lines held is
     re-added on one line after them (marked KEPT), so nothing of the user's is lost.
     The re-added line is glued to the entry before it, so indexes into `lines` stay valid."""
@@ -296,7 +309,7 @@ def _disable_conflicts(lines: list[str]) -> list[str]:
             units.append([first, last, [g]])
     out = list(lines)
     for first, last, groups in reversed(units):
-        splits = [_split(g) for g in groups]
+        splits = [_split(g, owned) for g in groups]
         labels = [lab for labs, _ in splits for lab in labs]
         if not labels:
             continue
@@ -331,7 +344,7 @@ def apply_block(original: str, s: DistSettings, *, included: Mapping[str, str | 
     found = find_block(lines)
     if found:
         del lines[found[0]:found[1] + 1]
-    return render_block(s) + "".join(_disable_conflicts(lines))
+    return render_block(s) + "".join(_disable_conflicts(lines, s.owned_flags))
 
 
 def remove_block(text: str) -> str:

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from meshbeam.envsh import apply_env_sh
-from meshbeam.vmargs import MARK_BEGIN, MARK_END, remove_block
+from meshbeam.vmargs import DISABLED, MARK_BEGIN, MARK_END, remove_block
 
 ENV_SH = """#!/bin/sh
 # export RELEASE_NODE=commented
@@ -48,3 +48,13 @@ def test_env_sh_keeps_an_existing_block_in_place_and_rejects_bad_names():
 @pytest.mark.parametrize("name, original", [("envsh/block.sh", ""), ("envsh/release-applied.sh", ENV_SH)])
 def test_env_sh_golden(golden, name, original):
     golden(name, apply_env_sh(original, "app@198.18.0.1"))
+
+
+def test_interactive_mode_for_meshbeam_dist_and_only_then_a_users_release_mode_is_disabled():
+    original = "export RELEASE_MODE=embedded\n"
+    bound = apply_env_sh(original, "app@198.18.0.1", interactive=True)
+    assert bound.endswith("export RELEASE_NODE=app@198.18.0.1\nexport RELEASE_MODE=interactive\n" + MARK_END + "\n")
+    assert bound.startswith(": " + DISABLED + "RELEASE_MODE: export RELEASE_MODE=embedded\n")
+    assert remove_block(bound) == original
+    plain = apply_env_sh(original, "app@198.18.0.1")
+    assert plain.startswith(original) and "interactive" not in plain

@@ -6,10 +6,13 @@ installed erl again, together with the first-wins behaviour the block's position
 
 import random
 import re
+from dataclasses import replace
 
 import pytest
 
+from meshbeam import distmod
 from meshbeam.vmargs import (
+    DISABLED,
     KEPT,
     MARK_BEGIN,
     MARK_END,
@@ -367,6 +370,9 @@ GOLDEN_ALLOW = ("app@198.18.0.1", "app@198.18.0.2", "web@198.18.0.3", "laptop@19
                                                 GOLDEN_ALLOW + ("meshbeam_ctl@198.18.0.3",))),
     ("vmargs/block-mix-release.txt", DistSettings("app@198.18.0.2", "198.18.0.2", 9100, "mesh",
                                                   GOLDEN_ALLOW + ("meshbeam_ctl@198.18.0.2",), name_flag=False)),
+    ("vmargs/block-identity.txt", DistSettings("app@198.18.0.1", "198.18.0.1", 9100, "mesh",
+                                               GOLDEN_ALLOW + ("meshbeam_ctl@198.18.0.1",),
+                                               extra=distmod.VM_ARGS_LINES)),
 ])
 def test_block_golden(golden, name, settings):
     golden(name, render_block(settings))
@@ -428,3 +434,25 @@ def test_apply_refuses_a_managed_flag_in_an_included_file():
         apply_block(text, S, included={"/etc/extra.args": "+P 100\n\n-env ERL_EPMD_PORT 4370\n"})
     ok = apply_block(text, S, included={"/etc/extra.args": "+P 100\n"})
     assert ok == apply_block(text, S) == render_block(S) + text
+
+
+# --- names bound to keys: the block names meshbeam_dist ---
+
+IDENTITY = DistSettings("app@198.18.0.1", "198.18.0.1", allow=("app@198.18.0.1",), extra=distmod.VM_ARGS_LINES)
+
+
+def test_a_users_proto_dist_is_disabled_only_when_the_block_sets_one():
+    user = "-proto_dist inet_tls\n-pa /srv/app/extra\n+sbwt none\n"
+    bound = apply_block(user, IDENTITY)
+    assert DISABLED + "-proto_dist: -proto_dist inet_tls\n" in bound
+    assert "\n-pa /srv/app/extra\n" in bound  # a user's -pa only adds to the code path: kept
+    assert "-proto_dist meshbeam\n-pa /etc/meshbeam/ebin\n" in bound
+    assert remove_block(bound) == user
+    plain = apply_block(user, replace(IDENTITY, extra=()))
+    assert "\n-proto_dist inet_tls\n" in plain and "meshbeam_dist" not in plain and "/etc/meshbeam" not in plain
+
+
+@pytest.mark.parametrize("line", ["-proto_dist meshbeam; halt", "-pa /etc/x -pa /tmp", "", "+K true"])
+def test_an_extra_block_line_is_one_flag_and_one_plain_argument(line):
+    with pytest.raises(ValueError, match="one flag and one plain argument"):
+        replace(IDENTITY, extra=(line,))
