@@ -52,7 +52,7 @@ def query_paths(host: Host) -> tuple[str, ...]:
 
 def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, Cmd], ...]:
     # A node listening on its dist port is running: only then is the live allow-list update
-    # worth its Erlang start (about 0.3 s per host).
+    # worth its Erlang start (a whole VM boot per host).
     running = sh("ss -Htln 2>/dev/null | grep -qF -- {}", f"{host.address}:{mesh.dist_port} ")
     return firewallplan.PROBES + (("node-running", running),) + identityplan.probes(mesh, host)
 

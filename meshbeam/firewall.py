@@ -56,7 +56,7 @@ def ruleset(*, interface: str, cidr: str, dist_port: int, listen_port: int,
         "\tchain input {",
         "\t\ttype filter hook input priority 0; policy accept;",
         # Loopback stays open: the node registers with its local EPMD over 127.0.0.1, and
-        # erl_call / remote shells use it (beam-facts: dropping lo:4369 breaks boot).
+        # erl_call / remote shells use it: a node whose lo:4369 is dropped does not boot.
         '\t\tiif "lo" accept',
         f'\t\tiifname "{interface}" {family} saddr {net} tcp dport {ports} accept',
         f"\t\ttcp dport {ports} drop",

@@ -343,7 +343,7 @@ def to_dict(mesh: Mesh) -> dict[str, Any]:
 
 def dump(mesh: Mesh) -> str:
     header = "# meshbeam inventory: public facts only; secrets live in keys/\n"
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the pure-Python emitter took seconds at 1000 hosts
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the pure-Python emitter is many times slower
     return header + yaml.dump(to_dict(mesh), Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 

@@ -32,8 +32,8 @@ from .errors import InputError
 
 MAGIC = b"MBSEAL1\n"
 ENV = "MESHBEAM_PASSPHRASE"
-# OPSLIMIT_MODERATE / MEMLIMIT_MODERATE of libsodium: about 0.55 s and 256 MiB per derivation on
-# the 2-core test machine, paid once per command (derivations are memoized below).
+# OPSLIMIT_MODERATE / MEMLIMIT_MODERATE of libsodium: 256 MiB and a noticeable fraction of a
+# second per derivation (see BENCHMARKS.md), paid once per command (derivations are memoized below).
 OPSLIMIT = 3
 MEMLIMIT = 256 * 1024 * 1024
 # Limits accepted when reading: a crafted header must not make us allocate unbounded memory.

@@ -68,8 +68,8 @@ def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, bytes]]:
 
     A full mesh of n members has n*(n-1) peer sections, and a member's section differs from
     config to config only in the preshared key. So each section's bytes around the key are
-    built once, and a config is three slice assignments and one join over them (C loops, no
-    Python step per section: 1.1 us per section before, the hot spot at 1000 members).
+    built once, and a config is three slice assignments and one join over them: C loops, with
+    no Python step per section, which is what dominates a render of a large mesh.
     Configs are yielded one by one, so a caller can write each before the next is built.
     """
     members = list(mesh.members)
