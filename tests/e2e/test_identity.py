@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from meshbeam import distmod, sandbox
+from meshbeam import distmod, inventory, sandbox
 from tests.conftest import SETTLE
 
 from .conftest import HOME, RUN_USER, eventually, laptop_up, mesh_ip, sh
@@ -47,7 +47,9 @@ def restart_node(mb, host: str) -> None:
     """Stop the host's node and boot it again from its vm.args."""
     pid = node_pid(mb, host).strip('"')
     assert pid.isdigit(), pid
-    sh(mb.box, host, f"kill {pid}")
+    sh(mb.box, host, f"kill -KILL {pid}")
+    listening = f"{mesh_ip(mb, host)}:9100 "
+    assert eventually(lambda: listening not in sh(mb.box, host, "ss -Htln").stdout, timeout=10), "the old node lives on"
     mb.restarted.append(start_node(mb, host, mb.dir.parent / f"{host}-restarted.log"))
 
 
@@ -79,7 +81,7 @@ def test_a_member_cannot_claim_another_members_name(mb):
 
 
 def test_the_laptop_cannot_claim_a_servers_name_but_joins_under_its_own(mb):
-    laptop_up(mb, "laptop")
+    laptop_on_mesh(mb)
     own = mb.laptop_join_line
     assert eventually(lambda: laptop_join(mb, own, node(mb, "s1")) == "pong", timeout=SETTLE)
     impostor = own.replace(f"laptop@{mesh_ip(mb, 'laptop')}", node(mb, "s2"))
@@ -104,8 +106,10 @@ def test_an_unlisted_name_is_never_let_in_while_a_node_boots(mb):
                                            "-eval", f"{loop}, halt()."], log=mb.dir.parent / "knocker.log", user=RUN_USER)
     try:
         time.sleep(2)
+        before = node_pid(mb, "s1")
         restart_node(mb, "s1")
         assert eventually(lambda: rpc_ping(mb, "s2", "s1") == "pong", timeout=30)
+        assert node_pid(mb, "s1") != before, "s1's node did not boot again"
         assert knocker.wait(timeout=60) == 0
     finally:
         if knocker.poll() is None:
@@ -114,10 +118,17 @@ def test_an_unlisted_name_is_never_let_in_while_a_node_boots(mb):
     assert (mb.dir.parent / "knocker.log").read_text().strip() == "0", "an unlisted name got pong"
 
 
+def laptop_on_mesh(mb) -> None:
+    if sh(mb.box, "laptop", f"ip link show {inventory.load(mb.dir).interface}", check=False).returncode != 0:
+        laptop_up(mb, "laptop")
+
+
 def test_a_removed_peer_is_refused_without_a_restart(mb):
-    laptop_up(mb, "laptop")  # idempotent if already up
+    laptop_on_mesh(mb)
     own = mb.laptop_join_line
-    assert eventually(lambda: laptop_join(mb, own, node(mb, "s1")) == "pong", timeout=SETTLE)
+    assert eventually(lambda: laptop_join(mb, own, node(mb, "s1")) == "pong", timeout=SETTLE), (
+        laptop_join(mb, own, node(mb, "s1")), refused(mb, "s1"), sh(mb.box, "laptop", "wg show; ip addr").stdout,
+        sh(mb.box, "s1", f"cat {distmod.ALLOWED_FILE}; wg show").stdout)
     pids = {h: node_pid(mb, h) for h in ("s1", "s2", "s3")}
     mb("remove-peer", "laptop")
     mb("up")
