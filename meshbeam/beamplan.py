@@ -67,16 +67,48 @@ def _resolve(path: str, facts: Facts) -> str:
     return f"{home.rstrip('/')}/{rest}"
 
 
+def _texts(facts: Facts) -> dict[str, str | None]:
+    """What facts hold of vm.args and of the files it pulls in: path -> text, None when it is absent."""
+    return {p: (f.content or b"").decode(errors="replace") if f.exists else None for p, f in facts.files.items()}
+
+
+def _reached(vm_args: str, texts: dict[str, str | None]) -> set[str]:
+    """vm.args and the included files reachable from it through the texts known so far."""
+    seen, todo = {vm_args}, [vm_args]
+    while todo:
+        for p in vmargs.included_files(texts.get(todo.pop()) or ""):
+            if p not in seen and p in texts:
+                seen.add(p)
+                todo.append(p)
+    return seen
+
+
+def included_paths(host: Host, facts: Facts) -> tuple[str, ...]:
+    """Absolute paths that vm.args, or a file it includes, pulls in with -args_file and facts do not hold yet.
+
+    The caller reads them and asks again, up to vmargs.MAX_INCLUDE_DEPTH times: erlexec follows the
+    includes, so `up` must see every file before it can say that nothing there overrides the block.
+    """
+    if not host.vm_args:
+        return ()
+    texts = _texts(facts)
+    wanted = [q for p in sorted(_reached(host.vm_args, texts)) for q in vmargs.included_files(texts[p] or "")
+              if q.startswith("/") and q not in texts]
+    return tuple(dict.fromkeys(wanted))
+
+
 def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[Action], list[str]]:
     """The BEAM part of a host's plan: its writes, its actions and the notes shown with it."""
     assert host.vm_args
     original = (facts.files[host.vm_args].content or b"").decode()
     dist = settings(mesh, host)
-    new_vm = vmargs.apply_block(original, dist)
+    texts = _texts(facts)
+    included = {p: texts[p] for p in _reached(host.vm_args, texts)}
+    new_vm = vmargs.apply_block(original, dist, included=included)
     out = writes(mesh, host, cookie, facts, new_vm.encode())
     out += firewallplan.writes(mesh, facts) + identityplan.writes(mesh, dist.allow, facts)
     acts = firewallplan.actions(facts, out) + identityplan.actions(mesh, host, facts) + actions(mesh, host, facts, out)
-    found = firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host) + notes(mesh, host, facts)
+    found = firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host, facts) + notes(mesh, host, facts)
     return out, acts, found + lint_rendered(new_vm, host)
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from . import beamplan, remote, vmargs
 from . import plan as planning
-from . import remote
 from .inventory import Host, Mesh
 from .keys import KeyStore
 
@@ -57,6 +57,8 @@ def prepare(
         try:
             progress(name, "reading facts")
             facts = remote.gather(conn, planning.query(mesh, host))
+            if planner is planning.build:  # `down` takes the block out whatever the includes say
+                facts = _with_included(conn, mesh, host, facts)
             p = planner(mesh, host, store, facts)
         except Exception:
             conn.close()
@@ -69,6 +71,18 @@ def prepare(
         o.value if isinstance(o.value, HostRun) else HostRun(h, error=_reason(o.error))
         for o, h in zip(outcomes, hosts)
     ]
+
+
+def _with_included(conn: Connection, mesh: Mesh, host: Host, facts: planning.Facts) -> planning.Facts:
+    """Read the files vm.args pulls in with -args_file, a level per round trip (none when it has no
+    -args_file line); a chain deeper than vmargs allows is reported by the plan."""
+    for _ in range(vmargs.MAX_INCLUDE_DEPTH):
+        paths = beamplan.included_paths(host, facts)
+        if not paths:
+            break
+        more = remote.gather(conn, planning.Query(mesh.interface, paths, ()))
+        facts = replace(facts, files={**facts.files, **more.files})
+    return facts
 
 
 def _reason(error: str | None) -> str:

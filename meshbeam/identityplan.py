@@ -108,10 +108,18 @@ def _remove(paths: list[str]) -> Cmd:
     return lines(*(sh("rm -f -- {}", p) for p in paths), sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR))
 
 
-def notes(mesh: Mesh, host: Host) -> list[str]:
-    if on(mesh) and host.mix_release:
-        return ["env.sh sets RELEASE_MODE=interactive: in embedded mode the release could not load meshbeam_dist"]
-    return []
+def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
+    if not on(mesh):
+        return []
+    out = []
+    assert host.vm_args
+    vm_args = facts.files[host.vm_args].content or b""
+    if "node-running" in facts.flags and distmod.VM_ARGS_LINES[0].encode() not in vm_args:
+        out.append(f"{host.node} is running: it binds node names to keys from its next restart on "
+                   "(vm.args is read at boot); until then its allow list applies as before")
+    if host.mix_release:
+        out.append("env.sh sets RELEASE_MODE=interactive: in embedded mode the release could not load meshbeam_dist")
+    return out
 
 
 def teardown(facts: Facts) -> list[Action]:

@@ -422,6 +422,9 @@ def included_conflicts(text: str, included: Mapping[str, str | None]) -> list[In
                 out.append(Included(where, path, 0, "includes itself; erlexec would loop forever"))
             elif len(chain) >= MAX_INCLUDE_DEPTH:
                 out.append(Included(where, path, 0, f"-args_file nested deeper than {MAX_INCLUDE_DEPTH}"))
+            elif not path.startswith("/"):
+                out.append(Included(where, path, 0, "a relative path is opened from erl's working directory, "
+                                                     "which meshbeam cannot know: write it as an absolute path"))
             elif path not in included:
                 out.append(Included(where, path, 0, "not checked (its text was not given)"))
             elif (sub := included[path]) is None:

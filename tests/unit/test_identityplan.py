@@ -22,7 +22,7 @@ STAMP = f"{hashlib.sha256(distmod.source()).hexdigest()}\n".encode()
 
 def facts(present: dict[str, bytes], flags: frozenset[str] = frozenset()) -> Facts:
     files = {p: FileFact(p, True, 0o644, "root", present[p]) if p in present else FileFact(p, False)
-             for p in identityplan.PATHS}
+             for p in identityplan.PATHS + (HOST.vm_args, RELEASE.vm_args)}
     return Facts(flags=flags, files=files)
 
 
@@ -86,7 +86,18 @@ def test_a_release_with_an_older_erts_than_the_hosts_erlc_is_refused():
     assert flag == "release-erts-older" and "/srv/rel/erts-*" in probe.render()
     with pytest.raises(PlanError, match="older ERTS than the host's erlc"):
         identityplan.actions(KEY, RELEASE, facts({}, frozenset({flag})))
-    assert identityplan.notes(KEY, RELEASE) and not identityplan.notes(NONE, RELEASE)
+    assert identityplan.notes(KEY, RELEASE, facts({})) and not identityplan.notes(NONE, RELEASE, facts({}))
+
+
+def test_a_running_node_is_told_it_changes_mode_at_its_next_restart():
+    def with_vm(text: bytes, running: bool) -> Facts:
+        f = facts({}, frozenset({"node-running"} if running else set()))
+        return replace(f, files={**f.files, HOST.vm_args: FileFact(HOST.vm_args, True, 0o644, "root", text)})
+    (note,) = identityplan.notes(KEY, HOST, with_vm(b"+K true\n", running=True))
+    assert "from its next restart on" in note
+    assert identityplan.notes(KEY, HOST, with_vm(b"-proto_dist meshbeam\n", running=True)) == []
+    assert identityplan.notes(KEY, HOST, with_vm(b"+K true\n", running=False)) == []
+    assert identityplan.notes(NONE, HOST, with_vm(b"+K true\n", running=True)) == []
 
 
 @pytest.mark.parametrize("bundled, older", [("erts-1.0", True), ("erts-999.0.1", False), (None, False)])
