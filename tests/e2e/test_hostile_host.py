@@ -132,3 +132,18 @@ def test_a_killed_apply_leaves_no_temp_file(mb):
     assert watcher == ["killed\n"]
     left = sh(mb.box, "s1", f"ls -A /etc/wireguard {HOME}").stdout.split()
     assert not any(".meshbeam." in f or f.startswith("killed") for f in left), left
+
+
+def test_an_args_file_that_overrides_the_block_is_refused_until_fixed(mb):
+    """erlexec reads an -args_file after the block, so a -name there would win: `up` reads every include."""
+    sh(mb.box, "s3", "printf '+K true\\n-args_file /srv/app/extra.args\\n' > /srv/app/vm.args && "
+                     "printf -- '-args_file /srv/app/more.args\\n' > /srv/app/extra.args && "
+                     "printf -- '-name evil@198.18.0.3\\n' > /srv/app/more.args")
+    r = mb("up", "--only", "s3", ok=False)
+    assert r.exit_code == 1
+    assert "vm.args line 2: -args_file /srv/app/more.args line 1: sets -name" in r.output, r.output
+    assert sh(mb.box, "s3", "cat /srv/app/vm.args").stdout == "+K true\n-args_file /srv/app/extra.args\n"
+    sh(mb.box, "s3", "printf '+sbwt none\\n' > /srv/app/more.args")
+    assert "converged" in mb("up", "--only", "s3").output
+    assert sh(mb.box, "s3", "tail -n 1 /srv/app/vm.args").stdout == "-args_file /srv/app/extra.args\n"
+    mb("down", "--yes", "--only", "s3")
