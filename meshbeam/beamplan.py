@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from . import envsh, firewallplan, identityplan, vmargs, vmargs_lint
+from . import envsh, firewallplan, identityplan, vmargs, vmargs_includes, vmargs_lint
 from .command import Cmd, Sh, lines, sh
 from .inventory import Host, Mesh
 from .plan import Action, Facts, Write, original, restore, write_if_needed
@@ -76,7 +76,7 @@ def _reached(vm_args: str, texts: dict[str, str | None]) -> set[str]:
     """vm.args and the included files reachable from it through the texts known so far."""
     seen, todo = {vm_args}, [vm_args]
     while todo:
-        for p in vmargs.included_files(texts.get(todo.pop()) or ""):
+        for p in vmargs_includes.included_files(texts.get(todo.pop()) or ""):
             if p not in seen and p in texts:
                 seen.add(p)
                 todo.append(p)
@@ -86,13 +86,13 @@ def _reached(vm_args: str, texts: dict[str, str | None]) -> set[str]:
 def included_paths(host: Host, facts: Facts) -> tuple[str, ...]:
     """Absolute paths that vm.args, or a file it includes, pulls in with -args_file and facts do not hold yet.
 
-    The caller reads them and asks again, up to vmargs.MAX_INCLUDE_DEPTH times: erlexec follows the
+    The caller reads them and asks again, up to vmargs_includes.MAX_INCLUDE_DEPTH times: erlexec follows the
     includes, so `up` must see every file before it can say that nothing there overrides the block.
     """
     if not host.vm_args:
         return ()
     texts = _texts(facts)
-    wanted = [q for p in sorted(_reached(host.vm_args, texts)) for q in vmargs.included_files(texts[p] or "")
+    wanted = [q for p in sorted(_reached(host.vm_args, texts)) for q in vmargs_includes.included_files(texts[p] or "")
               if q.startswith("/") and q not in texts]
     return tuple(dict.fromkeys(wanted))
 
@@ -104,7 +104,8 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write
     dist = settings(mesh, host)
     texts = _texts(facts)
     included = {p: texts[p] for p in _reached(host.vm_args, texts)}
-    new_vm = vmargs.apply_block(original, dist, included=included)
+    vmargs_includes.check(original, included)
+    new_vm = vmargs.apply_block(original, dist)
     out = writes(mesh, host, cookie, facts, new_vm.encode())
     out += firewallplan.writes(mesh, facts) + identityplan.writes(mesh, dist.allow, facts)
     acts = firewallplan.actions(facts, out) + identityplan.actions(mesh, host, facts) + actions(mesh, host, facts, out)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from . import beamplan, remote, vmargs
+from . import beamplan, remote, vmargs_includes
 from . import plan as planning
 from .inventory import Host, Mesh
 from .keys import KeyStore
@@ -76,7 +76,7 @@ def prepare(
 def _with_included(conn: Connection, mesh: Mesh, host: Host, facts: planning.Facts) -> planning.Facts:
     """Read the files vm.args pulls in with -args_file, a level per round trip (none when it has no
     -args_file line); a chain deeper than vmargs allows is reported by the plan."""
-    for _ in range(vmargs.MAX_INCLUDE_DEPTH):
+    for _ in range(vmargs_includes.MAX_INCLUDE_DEPTH):
         paths = beamplan.included_paths(host, facts)
         if not paths:
             break

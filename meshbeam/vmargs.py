@@ -24,7 +24,7 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 MARK_BEGIN = "## meshbeam:begin (managed by meshbeam; edits inside are overwritten)"
 MARK_END = "## meshbeam:end"
@@ -32,9 +32,6 @@ MARK_END = "## meshbeam:end"
 # envsh.apply_env_sh) and a line it re-added with the parts that did not conflict.
 DISABLED = "# meshbeam: disabled, conflicts with the managed "
 KEPT = "  # meshbeam: kept from the disabled line above"
-# erlexec follows -args_file without a limit (a file that includes itself loops forever);
-# the lint of included files stops here and says so.
-MAX_INCLUDE_DEPTH = 8
 
 _NODE = re.compile(r"[A-Za-z0-9_-]+@[A-Za-z0-9_.-]+")
 _SPACE = " \t\n\r\f\v"
@@ -48,14 +45,12 @@ _OWNED_FLAGS = {"-name", "-sname", "-setcookie", "-cookie", "-start_epmd", "-erl
 # ERL_EPMD_PORT moves EPMD off 4369, the port the firewall keeps on the mesh.
 _OWNED_ENV = {"ERL_EPMD_ADDRESS", "ERL_EPMD_PORT"}
 # erl_epmd_node_listen_port (OTP 27+) overrides -erl_epmd_port and the listen range.
-_OWNED_KERNEL = {"inet_dist_use_interface", "inet_dist_listen_min", "inet_dist_listen_max",
+OWNED_KERNEL = {"inet_dist_use_interface", "inet_dist_listen_min", "inet_dist_listen_max",
                  "erl_epmd_node_listen_port"}
 # With identity binding on, the block names the distribution module too: a user's own
 # -proto_dist (inet_tls, inet6_tcp) would replace meshbeam_dist, so it is disabled like -name.
-_IDENTITY_FLAGS = _OWNED_FLAGS | {"-proto_dist"}
-# An args file pulled in with -args_file comes after the block, where -env and -sname still
-# win; it is not meshbeam's to rewrite, so any distribution setting there is refused.
-_INCLUDED_FLAGS = _IDENTITY_FLAGS
+DIST_FLAGS = _OWNED_FLAGS | {"-proto_dist"}
+
 
 
 @dataclass(frozen=True)
@@ -63,24 +58,6 @@ class Token:
     text: str
     line: int  # 1-based line where the token starts
     end: int  # line of its last character (an escaped or quoted newline moves it on)
-
-
-@dataclass(frozen=True)
-class Included:
-    """A distribution setting found in a file that vm.args pulls in with -args_file."""
-
-    line: int  # the line of vm.args whose -args_file leads to it
-    path: str  # the file where it was found
-    path_line: int  # its line in that file (0 when it is about the file as a whole)
-    what: str
-
-    @property
-    def detail(self) -> str:
-        where = f"{self.path} line {self.path_line}" if self.path_line else self.path
-        return f"-args_file {where}: {self.what}"
-
-    def __str__(self) -> str:
-        return f"vm.args line {self.line}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -118,7 +95,7 @@ class DistSettings:
     @property
     def owned_flags(self) -> frozenset[str]:
         """The flags of the user's lines that the block overrides (a user's -pa only adds to the path)."""
-        return frozenset(_OWNED_FLAGS | (_IDENTITY_FLAGS & {line.split()[0] for line in self.extra}))
+        return frozenset(_OWNED_FLAGS | (DIST_FLAGS & {line.split()[0] for line in self.extra}))
 
 
 def check_node(name: str) -> None:
@@ -242,10 +219,10 @@ def _split(group: tuple[Token, ...], owned: frozenset[str]) -> tuple[list[str], 
     if head == "-env" and args[:1] and args[0] in _OWNED_ENV:
         return [f"-env {args[0]}"], []
     pairs = kernel_pairs(group[1:]) if head == "-kernel" else []
-    owned = [k.text for k, _ in pairs if k.text in _OWNED_KERNEL]
+    owned = [k.text for k, _ in pairs if k.text in OWNED_KERNEL]
     if not owned:
         return [], [head, *args]
-    kept = [t.text for k, v in pairs if k.text not in _OWNED_KERNEL for t in (k, *v)]
+    kept = [t.text for k, v in pairs if k.text not in OWNED_KERNEL for t in (k, *v)]
     return [f"-kernel {k}" for k in owned], (["-kernel", *kept] if kept else [])
 
 
@@ -325,21 +302,16 @@ def _disable_conflicts(lines: list[str], owned: frozenset[str]) -> list[str]:
     return out
 
 
-def apply_block(original: str, s: DistSettings, *, included: Mapping[str, str | None] | None = None) -> str:
+def apply_block(original: str, s: DistSettings) -> str:
     """Put the managed block first in a vm.args text and disable the user lines it overrides.
 
     An existing block, wherever it stands, moves to the top. Everything else stays byte for
     byte. Idempotent, and remove_block undoes it. Raises ValueError for a NUL byte (erlexec
-    would silently drop what follows) and, when `included` is given, for a distribution
-    setting in a file pulled in with -args_file (see included_conflicts for that mapping).
+    would silently drop what follows). Files pulled in with -args_file are vmargs_includes'.
     """
     nul = nul_line(original)
     if nul is not None:
         raise ValueError(f"vm.args line {nul} has a NUL byte: erlexec stops reading there; remove it")
-    if included is not None:
-        conflicts = included_conflicts(original, included)
-        if conflicts:
-            raise ValueError(str(conflicts[0]))
     lines = text_lines(original)
     found = find_block(lines)
     if found:
@@ -365,77 +337,3 @@ def remove_block(text: str) -> str:
         else:
             out.append(ln)
     return "".join(out)
-
-
-def _includes(text: str) -> list[tuple[int, str]]:
-    """(line, path) of every `-args_file PATH` erlexec expands in `text`."""
-    toks = tokenize(text)
-    plain = [t.text for t in toks]
-    if "-extra" in plain:
-        toks = toks[:plain.index("-extra")]
-    return [(t.line, n.text) for t, n in zip(toks, toks[1:]) if t.text == "-args_file"]
-
-
-def included_files(text: str) -> list[str]:
-    """The paths `text` pulls in with -args_file, in order, as written (quotes removed).
-
-    erlexec expands `-args_file PATH` wherever the token stands before `-extra`, even as
-    another flag's argument; a relative PATH is opened from erl's working directory, not
-    from the directory of the file that names it.
-    """
-    return [path for _, path in _includes(text)]
-
-
-def _managed_in(text: str) -> list[tuple[int, str]]:
-    """(line, label) of every distribution setting in an included args file."""
-    out = []
-    for g in flags(tokenize(text)):
-        head, args = g[0].text, g[1:]
-        if head in _INCLUDED_FLAGS:
-            out.append((g[0].line, head))
-        elif head == "-env" and args and args[0].text.startswith("ERL_EPMD_"):
-            out.append((g[0].line, f"-env {args[0].text}"))
-        elif head == "-kernel":
-            out += [(k.line, f"-kernel {k.text}") for k, _ in kernel_pairs(args)
-                    if k.text.startswith("inet_dist_") or k.text in _OWNED_KERNEL]
-    return out
-
-
-def included_conflicts(text: str, included: Mapping[str, str | None]) -> list[Included]:
-    """Distribution settings in the files vm.args `text` pulls in with -args_file, followed
-    to MAX_INCLUDE_DEPTH.
-
-    Contract for `included`: a mapping from each path exactly as included_files() returns it
-    (for vm.args and, recursively, for every included file) to that file's text, or to None
-    when the file could not be read (erl then refuses to start). A path the mapping lacks is
-    reported as not checked, so the caller must read every file the walk reaches: call
-    included_files() on each text read and fetch those paths too. The caller resolves
-    relative paths (erlexec opens them from erl's working directory) and must not follow
-    symlinks it should not.
-    """
-    out: list[Included] = []
-
-    def walk(body: str, chain: tuple[str, ...], top: int) -> None:
-        for line, path in _includes(body):
-            where = top or line
-            if path in chain:
-                out.append(Included(where, path, 0, "includes itself; erlexec would loop forever"))
-            elif len(chain) >= MAX_INCLUDE_DEPTH:
-                out.append(Included(where, path, 0, f"-args_file nested deeper than {MAX_INCLUDE_DEPTH}"))
-            elif not path.startswith("/"):
-                out.append(Included(where, path, 0, "a relative path is opened from erl's working directory, "
-                                                     "which meshbeam cannot know: write it as an absolute path"))
-            elif path not in included:
-                out.append(Included(where, path, 0, "not checked (its text was not given)"))
-            elif (sub := included[path]) is None:
-                out.append(Included(where, path, 0, "cannot be read; erl refuses to start"))
-            else:
-                nul = nul_line(sub)
-                if nul is not None:
-                    out.append(Included(where, path, nul, "has a NUL byte: erlexec stops reading there"))
-                out.extend(Included(where, path, n, f"sets {label}, which meshbeam manages in vm.args; "
-                                                    "remove it there") for n, label in _managed_in(sub))
-                walk(sub, chain + (path,), where)
-
-    walk(text, (), 0)
-    return out

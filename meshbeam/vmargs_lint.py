@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from .vmargs import Token, flags, included_conflicts, kernel_pairs, nul_line, tokenize
+from .vmargs import Token, flags, kernel_pairs, nul_line, tokenize
+from .vmargs_includes import included_conflicts
 
 # Keys documented in kernel_app(6) (OTP 25-27) plus the undocumented ones OTP 25.2's kernel
 # reads (found in its abstract code). Erlang accepts any other key without a word.
@@ -96,7 +97,7 @@ def lint(text: str, *, bind_address: str | None = None,
     """Mistakes in a vm.args text that Erlang accepts silently or that break boot.
 
     With `included` (the texts of the files -args_file pulls in; the contract is
-    vmargs.included_conflicts'), distribution settings in those files are reported at the
+    vmargs_includes.included_conflicts'), distribution settings in those files are reported at the
     line of vm.args that pulls them in. Without it, included files are not looked at.
     """
     out: list[Finding] = []
