@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import InputError
-from .inventory import show
+from .fields import show
 from .ops import SPEC_FIELDS, HostSpec
 
 REQUIRED = ("name", "ssh")

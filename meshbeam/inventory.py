@@ -1,21 +1,14 @@
 """The inventory: `DIR/mesh.yaml` <-> frozen dataclasses, with validation and address allocation.
 
 Only public facts live in the YAML (names, addresses, public keys). Secrets live under
-`DIR/keys/` (see keys.py), so the YAML can be read, diffed and committed freely.
-
-Every value is hostile until validated: it ends up in shell commands, config files and
-firewall rules on every host. So each field has a grammar (a whitelist, never a blacklist),
-unknown fields are refused (a typo must not silently drop a protection), and an error is one
-line naming the field, with the offending value shown escaped and cut short.
+`DIR/keys/` (see keys.py), so the YAML can be read, diffed and committed freely. Each value's
+grammar is in fields.py; unknown keys are refused (a typo must not silently drop a protection).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
 import ipaddress
-import posixpath
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +20,9 @@ import yaml
 
 from . import units
 from .errors import InputError
+from .fields import (SSH_PORT, check_interface, check_name, check_node_name, check_public_key, check_run_user,
+                     check_vm_args, format_host_port, invalid, one_of, parse_cidr, parse_endpoint, parse_port,
+                     parse_ssh_target, printable, show, split_host_port)
 from .firewall import EPMD_PORT
 from .fsutil import atomic_write
 
@@ -35,25 +31,6 @@ BACKENDS = ("wireguard", "tinc")
 EPMD_MODES = ("mesh", "none")
 IDENTITY_MODES = ("key", "none")
 DEFAULT_CIDR = "10.90.0.0/24"
-SSH_PORT = 22
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
-# Linux takes 1-15 bytes without '/', ':', whitespace or NUL; wg-quick, tinc's NET directory and
-# render's OUT/NAME/INTERFACE paths need less: no '=', '%', and no leading '.' ('.', '..') or '-'.
-_IFACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
-_NODE_BASE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
-_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
-_PORT = re.compile(r"[1-9][0-9]{0,4}")  # a plain decimal: int() would also take '+22', '2_2', ' 22'
-_CIDR = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}")
-_PATH = re.compile(r"[A-Za-z0-9._+@/-]+")  # nothing a shell, a glob or a config file reads specially
-MAX_PATH = 1024
-# Where a mesh may live: RFC 1918, RFC 6598 shared space, and 198.18.0.0/15 (RFC 2544, unrouted).
-# Never a public, loopback, link-local or multicast range: routes to it would capture real traffic.
-MESH_RANGES = tuple(
-    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "198.18.0.0/15")
-)
-WIDEST_PREFIX = 8
-NARROWEST_PREFIX = 30
 
 
 @dataclass(frozen=True)
@@ -126,162 +103,9 @@ class Mesh:
         return tuple(m.node for m in self.members)
 
 
-# ---- checks of single values (command line and YAML alike) ---------------------------------
-
-
-def show(value: object, limit: int = 60) -> str:
-    """A value for an error message: ASCII-escaped (no newline or terminal escape can get
-    through to forge output) and cut short."""
-    text = ascii(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _invalid(what: str, value: object, why: str) -> InputError:
-    return InputError(f"invalid {what} {show(value)}: {why}")
-
-
-def _text(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid(what, value, "must be a string")
-    if not value.isprintable():
-        raise _invalid(what, value, "contains a control or non-printable character")
-    return value
-
-
-def check_name(name: str, what: str = "name") -> str:
-    _text(name, what)
-    if not _NAME.fullmatch(name):
-        raise _invalid(what, name, "use 1-32 letters, digits, '-' or '_', starting with a letter or digit")
-    return name
-
-
-def parse_port(text: str | int, what: str) -> int:
-    """A port as a YAML integer, or as the digits of a command-line value; 1-65535."""
-    if isinstance(text, str):
-        if not _PORT.fullmatch(text):
-            raise _invalid(what, text, "must be a number 1-65535, digits only")
-        port = int(text)
-    elif isinstance(text, int) and not isinstance(text, bool):
-        port = text
-    else:
-        raise _invalid(what, text, "must be a number")
-    if not 1 <= port <= 65535:
-        raise _invalid(what, port, "must be 1-65535")
-    return port
-
-
-def _check_hostpart(host: str, what: str) -> str:
-    """An IP address (returned in canonical form) or a DNS name / ssh_config alias."""
-    # ipaddress takes any text after '%' as a scope id, and ssh_config's %h hands it to a shell
-    # (ProxyCommand, Match exec: CVE-2023-51385).
-    if "%" in host:
-        raise _invalid(what, host, "IPv6 scope ids ('%...') are not allowed")
-    if ":" in host:
-        try:
-            return str(ipaddress.IPv6Address(host))
-        except ValueError:
-            raise _invalid(what, host, "not an IPv6 address") from None
-    try:
-        return str(ipaddress.IPv4Address(host))
-    except ValueError:
-        pass
-    if not _HOSTNAME.fullmatch(host):
-        raise _invalid(what, host, "not an IP address or DNS name")
-    if host.rstrip(".").rsplit(".", 1)[-1].isdigit():  # '1.2.3.999', '2130706433': no name ends so
-        raise _invalid(what, host, "not a valid IPv4 address")
-    return host
-
-
-def split_host_port(text: str, what: str) -> tuple[str, int | None]:
-    """'host', 'host:port', '[v6]', '[v6]:port' -> (host, port or None); an IP comes back canonical."""
-    _text(text, what)
-    if text.startswith("["):
-        m = re.fullmatch(r"\[([^\]]*)\](?::([^:]*))?", text)
-        if not m or ":" not in m.group(1):
-            raise _invalid(what, text, "expected [IPV6] or [IPV6]:PORT")
-        host, port = m.group(1), m.group(2)
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, None  # a name, an IPv4 address, or an IPv6 address without a port
-    if not host:
-        raise _invalid(what, text, "the host part is empty")
-    return _check_hostpart(host, what), (parse_port(port, f"{what} port") if port is not None else None)
-
-
-def parse_ssh_target(text: str) -> tuple[str | None, str, int | None]:
-    """'[user@]address[:port]' -> (user, address, port)."""
-    _text(text, "ssh")
-    user, at, rest = text.rpartition("@")
-    if at and not _USER.fullmatch(user):
-        raise _invalid("ssh user", user, f"in {show(text)}: use a lower-case login name")
-    host, port = split_host_port(rest, "ssh")
-    return (user or None), host, port
-
-
 def ssh_port(host: Host) -> int:
     """The port of the host's SSH target (22 when it names none)."""
     return parse_ssh_target(host.ssh)[2] or SSH_PORT
-
-
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """'HOST:PORT' or '[IPV6]:PORT', in the canonical form format_host_port() writes."""
-    host, port = split_host_port(text, "endpoint")
-    if port is None:
-        raise _invalid("endpoint", text, "needs a port (HOST:PORT)")
-    if format_host_port(host, port) != text:
-        raise _invalid("endpoint", text, f"write it as {format_host_port(host, port)}")
-    return host, port
-
-
-def parse_cidr(text: str) -> str:
-    """An IPv4 range for the mesh, /8 to /30, inside MESH_RANGES; returned canonical."""
-    _text(text, "cidr")
-    if ":" in text:
-        raise _invalid("cidr", text, "the mesh is IPv4-only (an IPv6 mesh would use a ULA range in fd00::/8)")
-    if not _CIDR.fullmatch(text):
-        raise _invalid("cidr", text, "expected A.B.C.D/N")
-    try:
-        net = ipaddress.IPv4Network(text, strict=True)
-    except ValueError as e:
-        raise _invalid("cidr", text, str(e)) from None
-    if str(net) != text:
-        raise _invalid("cidr", text, f"write it as {net}")
-    if net.prefixlen < WIDEST_PREFIX:
-        raise _invalid("cidr", text, f"wider than /{WIDEST_PREFIX}")
-    if net.prefixlen > NARROWEST_PREFIX:
-        raise _invalid("cidr", text, f"a mesh needs at least a /{NARROWEST_PREFIX}")
-    if not any(net.subnet_of(r) for r in MESH_RANGES):
-        raise _invalid("cidr", text, f"must lie within a private range ({', '.join(map(str, MESH_RANGES))})")
-    return text
-
-
-def check_interface(name: str) -> str:
-    _text(name, "interface")
-    if not _IFACE.fullmatch(name):
-        raise _invalid("interface", name, "use 1-15 of A-Z a-z 0-9 _ . -, starting with a letter, digit or '_'")
-    return name
-
-
-def check_vm_args(path: str) -> str:
-    """An absolute, normalized path to a file named vm.args, in a character set that no shell,
-    glob or config reader treats specially."""
-    _text(path, "vm_args")
-    if len(path) > MAX_PATH:
-        raise _invalid("vm_args", path, f"longer than {MAX_PATH} characters")
-    if not _PATH.fullmatch(path):
-        raise _invalid("vm_args", path, "use only letters, digits, '._+@-' and '/'")
-    if not path.startswith("/"):
-        raise _invalid("vm_args", path, "must be an absolute path on the host")
-    if "//" in path or ".." in path or posixpath.normpath(path) != path:
-        raise _invalid("vm_args", path, "must be a normalized path (no '//', '.' or '..')")
-    if posixpath.basename(path) != "vm.args":
-        raise _invalid("vm_args", path, "must be the path of a file named vm.args")
-    return path
-
-
-def format_host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # ---- address allocation -------------------------------------------------------------------
@@ -307,37 +131,19 @@ def exists(directory: Path) -> bool:
     return mesh_path(directory).exists()
 
 
+# The order of mesh.yaml's keys; a host's optional fields are written only when set.
+_HOST_KEYS = ("name", "ssh", "address", "endpoint", "public_key", "node_name", "run_user")
+_HOST_OPTIONAL = ("vm_args", "mix_release", "service")
+
+
 def to_dict(mesh: Mesh) -> dict[str, Any]:
     def host(h: Host) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "name": h.name,
-            "ssh": h.ssh,
-            "address": h.address,
-            "endpoint": h.endpoint,
-            "public_key": h.public_key,
-            "node_name": h.node_name,
-            "run_user": h.run_user,
-        }
-        if h.vm_args:
-            d["vm_args"] = h.vm_args
-        if h.mix_release:
-            d["mix_release"] = True
-        if h.service:
-            d["service"] = h.service
-        return d
+        return {k: getattr(h, k) for k in _HOST_KEYS} | {k: v for k in _HOST_OPTIONAL if (v := getattr(h, k))}
 
     return {
-        "mesh": {
-            "backend": mesh.backend,
-            "cidr": mesh.cidr,
-            "interface": mesh.interface,
-            "port": mesh.port,
-            "dist_port": mesh.dist_port,
-            "epmd": mesh.epmd,
-            "identity": mesh.identity,
-        },
+        "mesh": {k: getattr(mesh, k) for k in MESH_FIELDS},
         "hosts": [host(h) for h in mesh.hosts],
-        "peers": [{"name": p.name, "address": p.address, "public_key": p.public_key} for p in mesh.peers],
+        "peers": [{k: getattr(p, k) for k in PEER_FIELDS} for p in mesh.peers],
     }
 
 
@@ -488,48 +294,23 @@ def _located(where: str) -> Iterator[None]:
         raise InputError(f"{where}: {e}") from None
 
 
-def _one_of(value: str, choices: tuple[str, ...], what: str) -> None:
-    if value not in choices:
-        raise _invalid(what, value, f"choose from {', '.join(choices)}")
-
-
-def _check_public_key(backend: str, key: str) -> None:
-    if backend == "tinc":
-        from . import tinc
-
-        if not isinstance(key, str):
-            raise _invalid("public_key", key, "must be a string")
-        try:
-            tinc.parse_public_pem(key)
-        except ValueError as e:
-            raise InputError(f"invalid public_key: {e}") from None
-        return
-    _text(key, "public_key")
-    try:
-        raw = base64.b64decode(key, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != 32 or base64.b64encode(raw).decode() != key:
-        raise _invalid("public_key", key, "expected a WireGuard key: 32 bytes in base64, as `wg pubkey` prints")
-
-
 def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
-    _one_of(_text(mesh.backend, "backend"), BACKENDS, "backend")
+    one_of(printable(mesh.backend, "backend"), BACKENDS, "backend")
     net = ipaddress.IPv4Network(parse_cidr(mesh.cidr))
     check_interface(mesh.interface)
     for what, port in (("port", mesh.port), ("dist_port", mesh.dist_port)):
         if type(port) is not int:  # noqa: E721 (a bool is not a port)
-            raise _invalid(what, port, "must be a number")
+            raise invalid(what, port, "must be a number")
         parse_port(port, what)
-    _one_of(_text(mesh.epmd, "epmd"), EPMD_MODES, "epmd")
-    _one_of(_text(mesh.identity, "identity"), IDENTITY_MODES, "identity")
+    one_of(printable(mesh.epmd, "epmd"), EPMD_MODES, "epmd")
+    one_of(printable(mesh.identity, "identity"), IDENTITY_MODES, "identity")
     dist = mesh.dist_port
     if dist < 1024:
-        raise _invalid("dist_port", dist, "must be 1024 or above (below are system services, SSH among them)")
+        raise invalid("dist_port", dist, "must be 1024 or above (below are system services, SSH among them)")
     # The firewall drops the distribution port off the mesh, so it must be nobody else's.
     for taken, by in ((EPMD_PORT, "EPMD's port"), (mesh.port, f"the {mesh.backend} port")):
         if dist == taken:
-            raise _invalid("dist_port", dist, f"it is {by}; pick another")
+            raise invalid("dist_port", dist, f"it is {by}; pick another")
     return net
 
 
@@ -537,21 +318,19 @@ def _check_host(mesh: Mesh, h: Host) -> None:
     parse_ssh_target(h.ssh)
     host, _ = parse_endpoint(h.endpoint)
     if mesh.backend == "tinc" and ":" in host:
-        raise _invalid("endpoint", h.endpoint, "the tinc mesh is IPv4-only (AddressFamily = ipv4)")
-    if not _NODE_BASE.fullmatch(_text(h.node_name, "node_name")):
-        raise _invalid("node_name", h.node_name, "use letters, digits and '_', starting with a letter")
-    if not _USER.fullmatch(_text(h.run_user, "run_user")):
-        raise _invalid("run_user", h.run_user, "use a lower-case login name")
+        raise invalid("endpoint", h.endpoint, "the tinc mesh is IPv4-only (AddressFamily = ipv4)")
+    check_node_name(h.node_name)
+    check_run_user(h.run_user)
     if type(h.mix_release) is not bool:  # noqa: E721
-        raise _invalid("mix_release", h.mix_release, "must be true or false")
+        raise invalid("mix_release", h.mix_release, "must be true or false")
     if h.vm_args is not None:
         check_vm_args(h.vm_args)
     if h.service is not None:
         units.check_service_name(h.service, "service")
         if h.vm_args is None:
-            raise _invalid("service", h.service, "names the unit that runs the node: give vm_args too")
+            raise invalid("service", h.service, "names the unit that runs the node: give vm_args too")
     if h.mix_release and not re.fullmatch(r"/.+/releases/[^/]+/vm\.args", h.vm_args or ""):
-        raise _invalid("vm_args", h.vm_args, "a mix release's vm_args is RELEASE/releases/VSN/vm.args")
+        raise invalid("vm_args", h.vm_args, "a mix release's vm_args is RELEASE/releases/VSN/vm.args")
 
 
 def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
@@ -572,20 +351,20 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
                 raise InputError(f"the name {m.name!r} is used twice")
             seen_names.add(m.name)
             try:
-                addr = ipaddress.IPv4Address(_text(m.address, "address"))
+                addr = ipaddress.IPv4Address(printable(m.address, "address"))
             except ValueError:
-                raise _invalid("address", m.address, "not an IPv4 mesh address") from None
+                raise invalid("address", m.address, "not an IPv4 mesh address") from None
             if str(addr) != m.address:
-                raise _invalid("address", m.address, f"write it as {addr}")
+                raise invalid("address", m.address, f"write it as {addr}")
             if addr not in net or addr in (net.network_address, net.broadcast_address):
-                raise _invalid("address", m.address, f"outside the mesh CIDR {net}")
+                raise invalid("address", m.address, f"outside the mesh CIDR {net}")
             if m.address in seen_addrs:
-                raise _invalid("address", m.address, f"already used by {seen_addrs[m.address]}")
+                raise invalid("address", m.address, f"already used by {seen_addrs[m.address]}")
             seen_addrs[m.address] = m.name
             if m.node in seen_nodes:
                 raise InputError(f"Erlang node name {m.node} is used twice")
             seen_nodes.add(m.node)
-            _check_public_key(mesh.backend, m.public_key)
+            check_public_key(mesh.backend, m.public_key)
             if mesh.backend == "tinc":
                 check_tinc_name(m.name, seen_names)
             if isinstance(m, Host):
