@@ -86,7 +86,7 @@ def compile_script() -> Cmd:
         sh("mkdir -p -- {}", distmod.EBIN_DIR),
         sh("chmod 755 -- {} {}", distmod.CONF_DIR, distmod.EBIN_DIR),
         sh('install -m 644 -- "$work/ebin/{}.beam" {}', distmod.MODULE, distmod.BEAM_PATH),
-        sh("printf '%s\\n' {} > {}", _digest(), STAMP_PATH),
+        sh("printf '%s\\n' {} | install -m 644 /dev/stdin {}", _digest(), STAMP_PATH),
     )
 
 

@@ -1,3 +1,4 @@
+import os
 import re
 import shutil
 import subprocess
@@ -41,13 +42,14 @@ def test_delete_ruleset_text():
 
 def _nft_in_netns(script: str, tmp_path) -> subprocess.CompletedProcess:
     # A throwaway network namespace, so the host's ruleset is never read or changed.
-    if shutil.which("nft") is None or shutil.which("unshare") is None:
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])  # a user's PATH may lack sbin
+    if shutil.which("nft", path=path) is None or shutil.which("unshare", path=path) is None:
         pytest.fail("nft and unshare are needed to check the ruleset (apt-get install nftables)")
     (tmp_path / "rules.nft").write_text(ruleset(**KW))
     (tmp_path / "delete.nft").write_text(delete_ruleset())
     # As root of a new user namespace: nft may change the new network namespace, and only that.
     return subprocess.run(["unshare", "--map-root-user", "--net", "sh", "-ec", script], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+                          env={**os.environ, "PATH": path}, capture_output=True, text=True, timeout=60)
 
 
 def test_nft_accepts_the_ruleset_and_replaces_it_idempotently(tmp_path):

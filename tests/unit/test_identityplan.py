@@ -61,7 +61,7 @@ def test_the_compile_script_installs_from_the_private_work_dir_and_stamps_last()
     steps = script.strip().splitlines()
     assert steps[1] == f'run_logged erlc -o "$work/ebin" {distmod.SOURCE_PATH}'
     assert steps[3] == f"chmod 755 -- {distmod.CONF_DIR} {distmod.EBIN_DIR}"
-    assert steps[-1] == f"printf '%s\\n' {STAMP.decode().strip()} > {identityplan.STAMP_PATH}"
+    assert steps[-1] == f"printf '%s\\n' {STAMP.decode().strip()} | install -m 644 /dev/stdin {identityplan.STAMP_PATH}"
 
 
 def test_none_mode_writes_nothing_and_removes_what_key_mode_left():

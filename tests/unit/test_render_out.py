@@ -16,12 +16,6 @@ def _files(out: Path) -> dict[str, tuple[bytes, int]]:
             for f in sorted(out.rglob("*")) if f.is_file() and f.name != RENDER_MARK}
 
 
-def _tinc_inventory(d: Path) -> None:
-    for args in (("init", "--backend", "tinc", "--cidr", "198.18.0.0/24", "--port", "655"),
-                 ("add-host", "s1", "198.51.100.11"), ("add-host", "s2", "198.51.100.12"), ("add-peer", "lap")):
-        assert invoke(*args, "--dir", str(d)).exit_code == 0
-
-
 def _tinc_files(d: Path) -> dict[str, tuple[bytes, int]]:
     """What render should write for the tinc inventory at `d`: each member's directory, as `up` pushes it."""
     mesh, store = inventory.load(d), KeyStore(d)
@@ -43,9 +37,8 @@ def test_wireguard_render_writes_what_up_would_push(inv, tmp_path):
     assert f"wrote {len(got)} files" in r.output
 
 
-def test_tinc_render_writes_each_member_directory(tmp_path):
-    d, out = tmp_path / "inv", tmp_path / "out"
-    _tinc_inventory(d)
+def test_tinc_render_writes_each_member_directory(tinc_inv, tmp_path):
+    d, out = tinc_inv, tmp_path / "out"
     assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
     want = _tinc_files(d)
     assert _files(out) == want
@@ -69,9 +62,8 @@ def test_a_new_render_removes_what_the_mesh_no_longer_has(inv, tmp_path):
     assert _files(out) == after, "an unchanged mesh renders the same bytes"
 
 
-def test_a_removed_tinc_member_leaves_no_hosts_file_behind(tmp_path):
-    d, out = tmp_path / "inv", tmp_path / "out"
-    _tinc_inventory(d)
+def test_a_removed_tinc_member_leaves_no_hosts_file_behind(tinc_inv, tmp_path):
+    d, out = tinc_inv, tmp_path / "out"
     assert invoke("render", "--out", str(out), "--dir", str(d)).exit_code == 0
     assert (out / "s1" / "mb0" / "hosts" / "lap").exists()
     assert invoke("remove-peer", "lap", "--dir", str(d)).exit_code == 0

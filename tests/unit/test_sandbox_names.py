@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from meshbeam import sandbox
@@ -26,6 +29,10 @@ def test_fixed_mac_is_local_and_unicast():
     assert sandbox._mac("198.51.100.11/24") == "02:00:c6:33:64:0b"
 
 
-def test_load_without_a_sandbox_is_a_clear_error(tmp_path):
+def test_load_without_a_sandbox_is_a_clear_error():
+    # Missing, below root's own /: the state directory check passes for any user, nothing is made.
+    missing = Path("/") / f"meshbeam-test-no-sandbox-{os.getpid()}" / "mbx"
+    assert not missing.parent.exists()
     with pytest.raises(sandbox.SandboxError, match="no sandbox 'mbx'"):
-        sandbox.load(state_dir=tmp_path)
+        sandbox.load(state_dir=missing)
+    assert not missing.parent.exists()

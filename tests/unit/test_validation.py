@@ -8,7 +8,7 @@ traceback, the inventory byte-identical (keys/ included), and no render output d
 
 from __future__ import annotations
 
-import shutil
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -236,64 +236,16 @@ def _ids(cases: list[tuple[Any, ...]]) -> list[str]:
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def _template(d: Path, *commands: tuple[str, ...]) -> Path:
-    for args in commands:
-        r = invoke(*args, "--dir", str(d))
-        assert r.exit_code == 0, r.output
-    return d
-
-
-@pytest.fixture(scope="module")
-def inv_template(tmp_path_factory) -> Path:
-    """The inventory of tests/conftest.py's `inv` (FIELDS points into it), built once per module:
-    a copy per test is much faster than five CLI runs, and this module runs hundreds of cases."""
-    return _template(
-        tmp_path_factory.mktemp("wireguard") / "inv",
-        ("init", "--cidr", "198.18.0.0/24"),
-        ("add-host", "s1", "root@198.51.100.11"),
-        ("add-host", "s2", "root@198.51.100.12:2222", "--endpoint", "198.51.100.12:51999"),
-        ("add-host", "s3", "198.51.100.13", "--vm-args", "/srv/app/vm.args", "--node-name", "web"),
-        ("add-peer", "laptop"),
-    )
-
-
-@pytest.fixture(scope="module")
-def tinc_template(tmp_path_factory) -> Path:
-    return _template(
-        tmp_path_factory.mktemp("tinc") / "inv",
-        ("init", "--backend", "tinc", "--cidr", "198.18.0.0/24", "--port", "655"),
-        ("add-host", "s1", "198.51.100.11"),
-        ("add-host", "s2", "198.51.100.12"),
-        ("add-peer", "lap"),
-    )
-
-
-def _copy(template: Path, tmp_path: Path) -> Path:
-    d = tmp_path / "inv"
-    shutil.copytree(template, d, symlinks=True)  # modes kept: the snapshots compare them too
-    return d
-
-
-@pytest.fixture
-def inv(inv_template, tmp_path) -> Path:
-    return _copy(inv_template, tmp_path)
-
-
-@pytest.fixture
-def tinc_inv(tinc_template, tmp_path) -> Path:
-    return _copy(tinc_template, tmp_path)
-
-
 def set_field(d: Path, where: str, value: Any) -> None:
     """Set mesh.yaml's field at `where` ('hosts.0.vm_args') to `value`, as a hand edit would."""
     path = d / "mesh.yaml"
-    data = yaml.safe_load(path.read_text())
+    data = yaml.load(path.read_text(), Loader=yaml.CSafeLoader)  # libyaml: this runs hundreds of times
     *parents, last = where.split(".")
     node = data
     for key in parents:
         node = node[int(key)] if isinstance(node, list) else node[key]
     node[last] = value
-    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    path.write_text(yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True))
 
 
 def refused(r: Any, *needles: str) -> None:
@@ -387,11 +339,14 @@ def test_errors_show_hostile_values_escaped_and_short(inv, tmp_path):
 # ---- tinc: public keys go verbatim into every member's hosts files --------------------------------
 
 
+# Keys are made once per form: only their shape matters here, and RSA key generation is slow.
+@functools.cache
 def _rsa_pem(bits: int, fmt: serialization.PublicFormat = serialization.PublicFormat.PKCS1) -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     return key.public_key().public_bytes(serialization.Encoding.PEM, fmt).decode()
 
 
+@functools.cache
 def _private_pem() -> str:
     return tinc.generate_private_pem(2048)
 
@@ -433,7 +388,7 @@ BAD_PEMS: list[tuple[str, Callable[[str], Any]]] = [
 @pytest.mark.parametrize("where", ["hosts.0", "peers.0"])
 @pytest.mark.parametrize("case,make", BAD_PEMS, ids=[c[0] for c in BAD_PEMS])
 def test_bad_tinc_public_keys(tinc_inv, tmp_path, where, case, make):
-    pem = yaml.safe_load((tinc_inv / "mesh.yaml").read_text())["hosts"][0]["public_key"]
+    pem = yaml.load((tinc_inv / "mesh.yaml").read_text(), Loader=yaml.CSafeLoader)["hosts"][0]["public_key"]
     set_field(tinc_inv, f"{where}.public_key", make(pem))
     refused_everywhere(tinc_inv, tmp_path / "rendered", "invalid public_key")
 

@@ -8,7 +8,7 @@ import pytest
 from meshbeam import inventory, wireguard
 from meshbeam.errors import InputError
 from meshbeam.keys import KeyStore
-from tests.conftest import invoke
+from tests.conftest import build_inventory
 
 
 def _render_all(inv: Path) -> dict[str, str]:
@@ -72,11 +72,9 @@ def test_render_all_is_byte_identical_to_render(inv):
 
 def test_render_all_matches_render_when_names_are_not_in_sorted_order(tmp_path):
     """Members in inventory order ≠ name order, with roaming peers sorting between hosts."""
-    d = tmp_path / "inv"
-    for args in (("init", "--cidr", "198.18.0.0/24"), ("add-host", "zeta", "198.51.100.11"),
-                 ("add-peer", "beta"), ("add-host", "alpha", "198.51.100.12"), ("add-peer", "aaa"),
-                 ("add-host", "mid", "198.51.100.13"), ("add-peer", "zz")):
-        assert invoke(*args, "--dir", str(d)).exit_code == 0
+    d = build_inventory(tmp_path / "inv", ("init", "--cidr", "198.18.0.0/24"), ("add-host", "zeta", "198.51.100.11"),
+                        ("add-peer", "beta"), ("add-host", "alpha", "198.51.100.12"), ("add-peer", "aaa"),
+                        ("add-host", "mid", "198.51.100.13"), ("add-peer", "zz"))
     mesh = inventory.load(d)
     assert [m.name for m in mesh.members] != sorted(m.name for m in mesh.members)
     store = KeyStore(d)
