@@ -151,7 +151,10 @@ def query(mesh: Mesh, host: Host) -> Query:
         users = (host.run_user,)
         probes += beamplan.probes(mesh, host)
     paths += tuple(backup_path(p) for p in paths if not p.endswith(".meshbeam-orig"))
-    return Query(mesh.interface, paths, tools, users, probes, listdirs)
+    from . import systemdplan  # unit files are meshbeam's own: no backup of them
+
+    unit_paths, unit_probes = systemdplan.query_parts(mesh, host)
+    return Query(mesh.interface, paths + unit_paths, tools, users, probes + unit_probes, listdirs)
 
 
 def write_if_needed(fact: FileFact, content: bytes, mode: int, owner: str, secret: bool,
@@ -239,6 +242,7 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     else:
         writes, actions = wireguard_layer(mesh, host, secrets, facts)
     notes: list[str] = []
+    beam_actions: list[Action] = []
     if host.vm_args:
         from . import beamplan
 
@@ -247,9 +251,24 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
         except ValueError as e:
             raise PlanError(str(e)) from None
         writes += beam_writes
-        actions += beam_actions
         notes += beam_notes
+    from . import systemdplan
+
+    unit_writes, unit_removes, unit_actions = systemdplan.layer(mesh, host, facts, {w.path for w in writes})
+    writes, removes = writes + unit_writes, removes + unit_removes
+    # The units first: after daemon-reload the mesh's unit starts with its drop-in, and the firewall is loaded
+    # before the mesh comes up.
+    actions = unit_actions + actions + beam_actions
+    if not facts.systemd:
+        notes.insert(0, no_systemd_note(mesh, host))
     return HostPlan(host.name, tuple(with_backups(writes, facts)), tuple(actions), tuple(notes), tuple(removes))
+
+
+def no_systemd_note(mesh: Mesh, host: Host) -> str:
+    lost = f"the {mesh.interface} interface" + (
+        " and the firewall table that keeps 4369 and the distribution port off the underlay" if host.vm_args else "")
+    return (f"this host does not run systemd: after a reboot nothing meshbeam set up here comes back by itself "
+            f"({lost}); run `meshbeam up` again after every boot")
 
 
 # Secrets in any file meshbeam shows a diff of, matched without regard to case (wg reads its keys
@@ -307,16 +326,20 @@ def restore(host: Host, facts: Facts, key: str, path: str | None = None) -> tupl
 
 def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     """`meshbeam down`: undo everything `up` did, leaving the host as it was before meshbeam."""
+    from . import systemdplan
+
     refuse_unsafe(host, facts)
     iface = mesh.interface
-    actions: list[Action] = []
-    removes: list[str] = []
+    # On systemd hosts the drop-ins go first (see systemdplan), the mesh unit is disabled as it stops.
+    removes, actions, after = systemdplan.teardown(mesh, host, facts)
     writes: list[Write] = []
+    enabled = facts.systemd and "mesh-enabled" in facts.flags
     if mesh.backend == "tinc":
         from . import tincplan
 
-        if "tincd" in facts.flags:
-            stop = sh("systemctl disable --now {}", f"tinc@{iface}") if facts.systemd else sh("tincd -n {} -k", iface)
+        if "tincd" in facts.flags or enabled:
+            stop = (sh("systemctl disable --quiet --now {}", f"tinc@{iface}") if facts.systemd
+                    else sh("tincd -n {} -k", iface))
             actions.append(Action(f"stop tincd -n {iface}", stop))
         b = tincplan.base(mesh)
         mine = [p for p in facts.files if p.startswith(b + "/")]
@@ -327,9 +350,11 @@ def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan
         elif any(facts.files[p].exists for p in mine):
             actions.append(Action(f"remove {b}", sh("rm -rf -- {}", b)))
     else:
-        if facts.iface_exists:
-            stop = (sh("systemctl disable --now {}", f"wg-quick@{iface}") if facts.systemd
-                    else sh("{} run_logged wg-quick down {}", _WG_ENV, iface))
+        if facts.iface_exists or enabled:
+            # On systemd, an interface brought up by hand outlives its unit's stop: wg-quick takes it down.
+            stop = (sh("systemctl disable --quiet --now {}; if ip link show dev {} >/dev/null 2>&1; "
+                       "then {} run_logged wg-quick down {}; fi", f"wg-quick@{iface}", iface, _WG_ENV, iface)
+                    if facts.systemd else sh("{} run_logged wg-quick down {}", _WG_ENV, iface))
             actions.append(Action(f"take {iface} down", stop))
         conf = wireguard.config_path(mesh)
         was = original(facts, conf)
@@ -342,6 +367,7 @@ def teardown(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan
 
         w, r, a = beamplan.teardown(host, secrets.cookie(), facts)
         writes, removes, actions = writes + w, removes + r, actions + a
+    actions += after
     kept = [p for p in facts.files if p.startswith(BACKUP_DIR + "/") and facts.files[p].exists]
     if kept:  # after the restores, which are written from the facts, not from these files
         actions.append(Action(f"remove {BACKUP_DIR}", sh("rm -rf -- {}; rmdir -- /etc/meshbeam 2>/dev/null || :",

@@ -1,18 +1,21 @@
 """`meshbeam status`: one read-only round trip per host, then a verdict for every pair.
 
 Per host: the interface, WireGuard peers (handshake age, bytes each way), a mesh ping to
-every other member, what listens on the distribution port and on 4369, and for hosts that
+every other member, what listens on the distribution port and on 4369, what a reboot would
+lose (the firewall table; on systemd hosts the units enabled, EPMD masked with `--epmd none`,
+the unit files and the table file as `up` wrote them), and for hosts that
 run a node, a TCP probe and an Erlang ping from that node to every other node. A broken pair
 is labelled: tunnel down, port blocked, cookie mismatch, or name/address mismatch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
 from dataclasses import asdict, dataclass, field
 
-from . import beamplan, hostlib, vmargs
+from . import beamplan, firewallplan, hostlib, systemdplan, units, vmargs
 from .command import Cmd, Sh, lines, sh
 from .inventory import Host, Mesh
 
@@ -92,6 +95,7 @@ def script_cmd(mesh: Mesh, me: Host) -> Cmd:
             out.append(sh('(ping -c1 -W1 {} >/dev/null 2>&1 && echo "ping "{}" up" || echo "ping "{}" down") &',
                           m.address, m.address, m.address))
     out.append(sh("wait"))
+    out += boot_checks(mesh, me)
     others = [h for h in mesh.hosts if h.name != me.name and h.vm_args]
     if me.vm_args and others:
         cookie = beamplan.cookie_path(me)
@@ -108,6 +112,51 @@ def script_cmd(mesh: Mesh, me: Host) -> Cmd:
                   sh(" -name {} -eval {} 2>/dev/null", beamplan.control_node(me), _probe_expr(mesh, me, others))),
         ]
     return lines(*out)
+
+
+def _expected_files(mesh: Mesh, me: Host) -> list[tuple[str, str]]:
+    """(path, sha256) of every file the next boot reads for this host, as `up` writes them."""
+    if not me.vm_args:
+        return []
+    files = [(firewallplan.NFT_FILE, firewallplan.ruleset(mesh))]
+    files += [(f.path, f.content) for f in systemdplan.unit_files(mesh, me)]
+    return [(p, hashlib.sha256(c.encode()).hexdigest()) for p, c in files]
+
+
+def boot_checks(mesh: Mesh, me: Host) -> list[Cmd]:
+    """What a reboot would lose. Only what is wrong is printed (`lost ...`), so a host without systemd, or a
+    recording made before these checks, reads as fine on everything but the table."""
+    out = []
+    if me.vm_args:
+        out.append(sh("nft list table inet {} >/dev/null 2>&1 || echo 'lost table'", firewallplan.NFT_TABLE))
+    systemd = [systemdplan.mesh_at_boot(mesh) + sh(" || echo 'lost mesh-unit'")]
+    if me.vm_args:
+        systemd.append(sh("systemctl is-enabled --quiet {} 2>/dev/null || echo 'lost firewall-unit'",
+                          units.FIREWALL_UNIT))
+        if mesh.epmd == "none":
+            systemd.append(systemdplan.epmd_masked() + sh(" || echo 'lost epmd-mask'"))
+        for i, (path, digest) in enumerate(_expected_files(mesh, me)):
+            systemd.append(sh('[ "$(sha256sum 2>/dev/null < {} | cut -c1-64)" = {} ] || echo "lost file {}"',
+                              path, digest, i))
+    out.append(Cmd(Sh("if [ -d /run/systemd/system ]; then\n"), *(c + Cmd(Sh("\n")) for c in systemd), Sh("fi")))
+    return out
+
+
+def _lost(mesh: Mesh, me: Host, what: list[str]) -> str | None:
+    if what == ["table"]:
+        return ("firewall table missing: 4369 and the distribution port are not dropped off the mesh "
+                "(run `meshbeam up`)")
+    if what == ["mesh-unit"]:
+        return f"{systemdplan.mesh_unit(mesh)} is not enabled: the mesh does not come up at boot"
+    if what == ["firewall-unit"]:
+        return f"{units.FIREWALL_UNIT} is not enabled: the firewall table is not loaded at boot"
+    if what == ["epmd-mask"]:
+        return ("epmd.socket and epmd.service are not both masked (--epmd none): EPMD listens on every address "
+                "after a reboot")
+    files = _expected_files(mesh, me)
+    if len(what) == 2 and what[0] == "file" and what[1].isdigit() and int(what[1]) < len(files):
+        return f"{files[int(what[1])][0]} is missing or not as `up` wrote it: the next boot would not restore it"
+    return None
 
 
 def script(mesh: Mesh, me: Host) -> str:
@@ -134,6 +183,7 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
     by_node = {m.node: m for m in mesh.members}
     now = int(time.time())  # the host's clock, from its `now` line, once read
     iface, handshakes, listeners, pings, beams, nodes = False, [], [], {}, {}, ()
+    lost: list[str] = []
     for line in output.splitlines():
         kind, _, rest = line.partition(" ")
         f = rest.split()
@@ -151,13 +201,15 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
             beams[by_node[f[0]].name] = (f[1], f[2], f[3])
         elif kind == "nodes":
             nodes = tuple(f)
+        elif kind == "lost" and (finding := _lost(mesh, me, f)):
+            lost.append(finding)
     # Ages are taken against the host's clock, which the probe prints after the `peer` lines.
     peers = [PeerStat(name, (now - hs) if hs else None, rx, tx) for name, hs, rx, tx in handshakes]
     ports = {mesh.dist_port, EPMD_PORT}
     watched = [l for l in listeners if l.rpartition(":")[2].isdigit() and int(l.rpartition(":")[2]) in ports]
     findings = tuple(
         f"{l} listens off the mesh" for l in watched if not _on_mesh_or_loopback(l.rpartition(":")[0], me.address)
-    )
+    ) + tuple(lost)
     pairs = tuple(Pair(me.name, n, _label(up, beams.get(n)) == "ok", _label(up, beams.get(n))) for n, up in sorted(pings.items()))
     return HostStatus(me.name, True, None, iface, tuple(sorted(peers, key=lambda p: p.name)), tuple(sorted(watched)),
                       findings, nodes, pairs)

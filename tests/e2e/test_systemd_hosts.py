@@ -2,7 +2,8 @@
 by themselves after a reboot, and EPMD and the distribution port are never reachable off the mesh on the way.
 
 The units are installed here by the test itself (the files units.py renders, written with sandbox.run), with a
-hand-made two-host wg-quick mesh; what `up` will do with them is tested once `up` installs them.
+hand-made two-host wg-quick mesh, so the units are tested apart from `up`; test_systemd_converge.py tests them as
+`up` installs them and `down` removes them.
 """
 
 from __future__ import annotations
