@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
 import os
 import shutil
@@ -28,6 +30,9 @@ class Measured:
 
 
 GNU_TIME = "/usr/bin/time"  # Debian's `time` package; .ci/setup installs it
+# Set by the smoke test: meshbeam commands run inside the script's own process, so that the
+# scripts' logic is checked at a tiny size without a start-up per call. Figures then mean nothing.
+IN_PROCESS = "MESHBEAM_BENCH_IN_PROCESS"
 
 
 def measure(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
@@ -38,6 +43,9 @@ def measure(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
     own size for every tool. GNU time forks from a 1 MB process, so its child starts near zero.
     Dirty pages are flushed first, so writeback of an earlier run's output never lands in this one's time.
     """
+    command = meshbeam()
+    if os.environ.get(IN_PROCESS) and env is None and argv[:len(command)] == command:
+        return _in_process(argv[len(command):])
     if not os.access(GNU_TIME, os.X_OK):
         sys.exit(f"{GNU_TIME} is missing: apt-get install time")
     os.sync()
@@ -56,6 +64,20 @@ def measure(argv: list[str], *, env: dict[str, str] | None = None) -> Measured:
                         out.read().decode(), err.read().decode())
 
 
+def _in_process(args: list[str]) -> Measured:
+    from meshbeam.cli import app
+
+    out, err = io.StringIO(), io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            app(args, prog_name="meshbeam")
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    return Measured(time.perf_counter() - start, 0.0, 0.0, 0.0, code, out.getvalue(), err.getvalue())
+
+
 def checked(m: Measured, what: str) -> Measured:
     if m.returncode != 0:
         sys.exit(f"{what} exited {m.returncode}:\n{m.stdout[-2000:]}\n{m.stderr[-2000:]}")
@@ -66,6 +88,17 @@ def meshbeam() -> list[str]:
     """The meshbeam console script of this interpreter (not a pyenv shim, which adds its own start-up)."""
     script = Path(sys.executable).parent / "meshbeam"
     return [str(script)] if script.exists() else [sys.executable, "-m", "meshbeam"]
+
+
+def how_run() -> str:
+    """How meshbeam runs, for the scripts' headers. An installed package has its bytecode
+    compiled, but an editable install run with PYTHONDONTWRITEBYTECODE=1 compiles meshbeam's
+    own modules at every start."""
+    if os.environ.get(IN_PROCESS):
+        return f"meshbeam commands run in this process ({IN_PROCESS}): the figures mean nothing"
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return "bytecode compiled at every start (PYTHONDONTWRITEBYTECODE=1)"
+    return f"bytecode cached ({os.environ.get('PYTHONPYCACHEPREFIX') or '__pycache__'})"
 
 
 def find_tool(name: str, venv: str) -> str | None:

@@ -5,7 +5,7 @@ loop) and with `add-host --from FILE` (bulk). At each size (default 100, 500, 10
 measures --runs calls each of `add-host` (with --vm-args), `add-peer`, `remove-peer` and
 `remove-host`, every one a fresh process (start-up included), and prints the median wall time
 and the peak RSS of the median call (GNU time). Then a bulk import of --import-size hosts into
-a new inventory. `meshbeam --help` is measured as the start-up floor.
+a new inventory. `python -c pass` and `meshbeam --help` are measured as start-up floors.
 
 Usage: python bench/grow.py [--sizes 100,500,1000] [--runs 5] [--import-size 1000] [--out-dir DIR]
 """
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
-from common import VM_ARGS, MESH_CIDR, Measured, checked, measure, meshbeam, print_table, underlay_address, \
-    write_hosts_csv
+from common import VM_ARGS, MESH_CIDR, Measured, checked, how_run, measure, meshbeam, print_table, \
+    underlay_address, write_hosts_csv
 
 
 def median(runs: list[Measured]) -> Measured:
@@ -62,11 +63,12 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, help="where inventories go (default: the temp directory)")
     args = ap.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    if sizes[0] <= args.runs:
-        raise SystemExit("each size must exceed --runs")
-    print(f"meshbeam: {' '.join(meshbeam())}; median of {args.runs} calls, each a new process\n")
+    if sizes[0] < args.runs:
+        raise SystemExit("each size must be at least --runs")
+    print(f"meshbeam: {' '.join(meshbeam())}; median of {args.runs} calls, each a new process; {how_run()}\n")
     rows = []
     with tempfile.TemporaryDirectory(prefix="mbbench-grow-", dir=args.out_dir) as tmp:
+        python = median([checked(measure([sys.executable, "-c", "pass"]), "python") for _ in range(args.runs)])
         floor = median([checked(measure([*meshbeam(), "--help"]), "meshbeam --help") for _ in range(args.runs)])
         inv = Inventory(Path(tmp) / "inv")
         loop = sizes[0] - args.runs  # the first hosts one add-host at a time, as a user would
@@ -91,7 +93,8 @@ def main() -> None:
         bulk = mb("add-host", "--from", str(bulk_dir / "hosts.csv"), inv=bulk_dir / "inv")
     print_table(["hosts", "add-host s", "RSS MB", "add-peer s", "RSS MB", "remove-peer s", "RSS MB",
                  "remove-host s", "RSS MB"], rows)
-    print(f"\nstart-up floor, meshbeam --help: {floor.wall:.3f} s, {floor.maxrss_mb:.0f} MB")
+    print(f"\nstart-up floors: python -c pass {python.wall:.3f} s, {python.maxrss_mb:.0f} MB; "
+          f"meshbeam --help {floor.wall:.3f} s, {floor.maxrss_mb:.0f} MB")
     print(f"bulk import (add-host --from CSV, --vm-args on each) of {args.import_size} hosts into a new inventory: "
           f"{bulk.wall:.2f} s, {bulk.maxrss_mb:.0f} MB, user {bulk.user:.2f} s + sys {bulk.sys:.2f} s")
 

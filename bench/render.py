@@ -38,6 +38,7 @@ from common import (
     Measured,
     checked,
     find_tool,
+    how_run,
     measure,
     meshbeam,
     print_table,
@@ -129,7 +130,7 @@ def main() -> None:
     sizes = (args.size,) if args.size else SIZES
     wgm = args.wg_meshconf
     base = args.out_dir or Path(tempfile.gettempdir())
-    print(f"meshbeam: {' '.join(meshbeam())}\nwg-meshconf: {wgm or 'skipped: not installed'}\n"
+    print(f"meshbeam: {' '.join(meshbeam())}; {how_run()}\nwg-meshconf: {wgm or 'skipped: not installed'}\n"
           f"output under {base} ({fs_type(base)})\n")
     rows, points = [], []
     for n in sizes:

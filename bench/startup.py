@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import checked, measure, meshbeam, print_table
+from common import checked, how_run, measure, meshbeam, print_table, write_hosts_csv
 
 HEAVY = ("fabric", "paramiko", "nacl", "invoke", "cryptography")
 
@@ -45,8 +45,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mbbench-startup-") as tmp:
         inv = str(Path(tmp) / "inv")
         checked(measure([*meshbeam(), "init", "--dir", inv, "--cidr", "198.18.0.0/24"]), "init")
-        for i in range(1, 4):
-            checked(measure([*meshbeam(), "add-host", f"s{i}", f"root@198.51.100.{10 + i}", "--dir", inv]), "add-host")
+        write_hosts_csv(Path(tmp) / "hosts.csv", ["s1", "s2", "s3"])
+        checked(measure([*meshbeam(), "add-host", "--from", str(Path(tmp) / "hosts.csv"), "--dir", inv]), "add-host")
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "meshbeam --help": [*meshbeam(), "--help"],
@@ -54,7 +54,7 @@ def main() -> None:
         }
         results = {label: timings(argv, args.runs) for label, argv in commands.items()}
     floor = results["python -c pass"][0]
-    print(f"{args.runs} runs each; meshbeam is {' '.join(meshbeam())}\n")
+    print(f"{args.runs} runs each; meshbeam is {' '.join(meshbeam())}; {how_run()}\n")
     print_table(["command", "median ms", "fastest ms", "median / floor"],
                 [[label, med * 1000, fast * 1000, f"{med / floor:.1f}x"] for label, (med, fast) in results.items()])
     imports = import_times(["-m", "meshbeam", "--help"])

@@ -1,27 +1,28 @@
 """The command line: parse, confirm, print. Domain errors map to exit codes (input 2, run 1)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads every command's annotations at each
+# start, and as strings it would have to eval each one again (most of its own start-up cost).
 import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from . import inventory, ops
+from .console import Console
 from .errors import InputError, MeshbeamError
 from .inventory import Host, Mesh
+
+# Modules that only some commands need (rich's markup and tables, Fabric, crypto, the planners)
+# are imported inside those commands: every import here is paid by each `add-host`.
 
 app = typer.Typer(
     help="A private WireGuard mesh for Erlang/Elixir clusters, with distribution bound to it.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: rich's help formatter alone costs ~0.4 s of imports
+    rich_markup_mode=None,  # plain help: rich's help formatter imports markdown-it and pygments
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, emoji=False)  # ":smile:" in a hostile value stays text
@@ -41,6 +42,8 @@ def handles_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MeshbeamError as e:
+            from rich.markup import escape
+
             err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
 
@@ -166,11 +169,10 @@ def add_peer(
     out_file: Annotated[Path | None, typer.Option("--out", help="Where to write its wg-quick config.")] = None,
 ) -> None:
     """Add a roaming peer (a laptop behind NAT) and write its wg-quick config."""
-    peer, path, notes = ops.add_peer(dir, name, out_file)
+    mesh, peer, path, notes = ops.add_peer(dir, name, out_file)
     from .beamplan import join_commands
     from .keys import KeyStore
 
-    mesh = inventory.load(dir)
     out.print(f"added peer {peer.name}: mesh {peer.address}")
     _notes(notes)
     if mesh.backend == "tinc":
@@ -333,13 +335,15 @@ def _with_progress(hosts: list[Host], work: Callable[[Callable[[str, str], None]
 
     with Progress(
         SpinnerColumn(), TextColumn("{task.fields[host]:<16} {task.description}"), TimeElapsedColumn(),
-        console=err, transient=True, disable=not err.is_terminal,
+        console=err.rich, transient=True, disable=not err.is_terminal,
     ) as progress:
         tasks = {h.name: progress.add_task("waiting", host=h.name) for h in hosts}
         return work(lambda host, stage: progress.update(tasks[host], description=stage))
 
 
 def _print_plans(runs: list[Any], show_diff: bool) -> None:
+    from rich.markup import escape
+
     from . import plan as planning
 
     for r in runs:
@@ -362,6 +366,9 @@ def _print_plans(runs: list[Any], show_diff: bool) -> None:
 
 
 def _print_results(runs: list[Any], dry_run: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title="dry run: nothing was changed" if dry_run else "result")
     table.add_column("host")
     table.add_column("status")
@@ -415,6 +422,9 @@ def status(
 
 
 def _print_status(mesh: Mesh, statuses: list[Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"{mesh.backend} mesh {mesh.cidr} on {mesh.interface}")
     for col in ("host", "ssh", "interface", "peers (handshake age, rx/tx)", "erlang links", "findings"):
         table.add_column(col)

@@ -26,12 +26,21 @@ COMMON = Cmd(Sh(r"""as_user() {  # as_user USER CMD...: run CMD as USER with its
   esac
 }
 owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1
+  p=$1; shift
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then stat -c '%u %g %a' -- "$p"; fi
-    case $p in /|.|'') return 0 ;; esac
-    p=$(dirname -- "$p")
+    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') break ;; esac
+    parent
   done
+  [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
+}
+parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
+  while :; do case $p in ?*/) p=${p%/} ;; *) break ;; esac; done
+  case $p in
+    /) ;;
+    */*) p=${p%/*}; while :; do case $p in ?*/) p=${p%/} ;; *) break ;; esac; done; p=${p:-/} ;;
+    *) p=. ;;
+  esac
 }
 actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
   { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
@@ -49,16 +58,29 @@ read_owned() {  # read_owned FILE: its contents, read as the one who may act in 
 }
 """))
 
-FACTS = Cmd(Sh(r"""fact() {  # fact INDEX FILE: one line saying what FILE is (and its contents in base64 on the next line)
-  a=$(actor "$(dirname -- "$2")")
-  echo "actor $1 $a"
-  [ "$a" = unsafe ] && return 0
-  as_user "$a" sh -c '
-    if [ -L "$2" ]; then echo "link $1"
-    elif [ ! -e "$2" ]; then echo "nofile $1"
-    elif [ ! -f "$2" ]; then echo "other $1"
-    elif c=$(base64 -w0 < "$2"); then echo "file $1 $(stat -c "%a %U" -- "$2")"; echo "$c"
-    else echo "unreadable $1"; fi' sh "$1" "$2"
+# `fact` runs once per queried path. A query lists each directory's paths together, so the
+# actor of the last directory is kept (the walk in `actor` is most of a fact's cost): the facts
+# script writes nothing, and the apply script checks every actor again (`same_actor`). Where the
+# actor is root, the file is examined in this shell rather than in a new one (as_user root
+# would run the same text as root).
+FACTS = Cmd(Sh(r"""fact_file='
+  if [ -L "$2" ]; then echo "link $1"
+  elif [ ! -e "$2" ]; then echo "nofile $1"
+  elif [ ! -f "$2" ]; then echo "other $1"
+  elif fact_data=$(base64 -w0 < "$2"); then echo "file $1 $(stat -c "%a %U" -- "$2")"; echo "$fact_data"
+  else echo "unreadable $1"; fi'
+fact() {  # fact INDEX FILE: one line saying what FILE is (and its contents in base64 on the next line)
+  p=$2; parent
+  if [ "${fact_dir+set}" != set ] || [ "$p" != "$fact_dir" ]; then
+    fact_dir=$p
+    fact_actor=$(actor "$p")
+  fi
+  echo "actor $1 $fact_actor"
+  case $fact_actor in
+    unsafe) ;;
+    root) eval "$fact_file" ;;
+    *) as_user "$fact_actor" sh -c "$fact_file" sh "$1" "$2" ;;
+  esac
 }
 """))
 

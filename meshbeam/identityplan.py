@@ -13,7 +13,7 @@ import hashlib
 import posixpath
 
 from . import distmod
-from .command import Cmd, lines, sh
+from .command import Cmd, join, sh
 from .inventory import Host, Mesh
 from .plan import Action, Facts, PlanError, Write, write_if_needed
 
@@ -80,14 +80,14 @@ def compile_script() -> Cmd:
     /etc/meshbeam and its ebin are made 0755: the node's run user reads the module and the
     allowed file from there (the backups beside them stay in their own 0700 directory).
     """
-    return lines(
+    return join([
         sh('mkdir -- "$work/ebin"'),
         sh('run_logged erlc -o "$work/ebin" {}', distmod.SOURCE_PATH),
         sh("mkdir -p -- {}", distmod.EBIN_DIR),
         sh("chmod 755 -- {} {}", distmod.CONF_DIR, distmod.EBIN_DIR),
         sh('install -m 644 -- "$work/ebin/{}.beam" {}', distmod.MODULE, distmod.BEAM_PATH),
         sh("printf '%s\\n' {} | install -m 644 /dev/stdin {}", _digest(), STAMP_PATH),
-    )
+    ])
 
 
 def actions(mesh: Mesh, host: Host, facts: Facts) -> list[Action]:
@@ -105,7 +105,7 @@ def actions(mesh: Mesh, host: Host, facts: Facts) -> list[Action]:
 
 
 def _remove(paths: list[str]) -> Cmd:
-    return lines(*(sh("rm -f -- {}", p) for p in paths), sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR))
+    return join([*(sh("rm -f -- {}", p) for p in paths), sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR)])
 
 
 def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:

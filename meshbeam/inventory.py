@@ -8,6 +8,7 @@ grammar is in fields.py; unknown keys are refused (a typo must not silently drop
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -21,8 +22,8 @@ import yaml
 from . import units
 from .errors import InputError
 from .fields import (SSH_PORT, check_interface, check_name, check_node_name, check_public_key, check_run_user,
-                     check_vm_args, format_host_port, invalid, one_of, parse_cidr, parse_endpoint, parse_port,
-                     parse_ssh_target, printable, show, split_host_port)
+                     check_vm_args, invalid, one_of, parse_cidr, parse_endpoint, parse_port, parse_ssh_target,
+                     printable, show)
 from .firewall import EPMD_PORT
 from .fsutil import atomic_write
 
@@ -100,24 +101,17 @@ class Mesh:
 
     def nodes(self) -> tuple[str, ...]:
         """Full Erlang node names of every member, hosts first."""
+        return self._nodes
+
+    @functools.cached_property
+    def _nodes(self) -> tuple[str, ...]:
+        # Every host's allow list holds them all: a render of n hosts would build them n times.
         return tuple(m.node for m in self.members)
 
 
 def ssh_port(host: Host) -> int:
     """The port of the host's SSH target (22 when it names none)."""
     return parse_ssh_target(host.ssh)[2] or SSH_PORT
-
-
-# ---- address allocation -------------------------------------------------------------------
-
-
-def next_address(mesh: Mesh) -> str:
-    """The lowest free host address in the mesh CIDR."""
-    used = {ipaddress.IPv4Address(m.address) for m in mesh.members}
-    for addr in mesh.network.hosts():
-        if addr not in used:
-            return str(addr)
-    raise InputError(f"the mesh CIDR {mesh.cidr} is exhausted: no free address for another member")
 
 
 # ---- YAML <-> dataclasses -------------------------------------------------------------------

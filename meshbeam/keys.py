@@ -39,11 +39,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from operator import getitem
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from . import sealed
 from .errors import InputError, MeshbeamError
 from .fsutil import atomic_write, fsync_dir, locked, write_temp
+
+if TYPE_CHECKING:
+    from .sealed import SealKey
 
 KEY_DIR = "keys"
 SEALED_FILE = "keys.sealed"
@@ -180,14 +182,15 @@ class PlainFiles:
     def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]:
         """Write each changed file under a temp name; the transaction renames them into place."""
         self.create()
-        renames, deletes = [], []
+        renames, deletes, temps = [], [], []
         for rel, data in sorted(changes.items()):
             if data is None:
                 deletes.append(self.where / rel)
             else:
                 tmp = self.where / f".{rel}{TEMP_SUFFIX}"
-                write_temp(tmp, data, 0o600)
+                temps.append((tmp, data))
                 renames.append((tmp, self.where / rel))
+        _write_temps(temps)
         return renames, deletes
 
     def all(self) -> dict[str, bytes]:
@@ -200,10 +203,25 @@ class PlainFiles:
         return files
 
 
+def _write_temps(temps: list[tuple[Path, bytes]]) -> None:
+    """Write and fsync each temp file (0600). A bulk import stages a key per host: its fsyncs
+    are issued from a few threads at once, so the file system can commit them together
+    rather than one journal commit after another."""
+    if len(temps) < 8:
+        for path, data in temps:
+            write_temp(path, data, 0o600)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in pool.map(lambda t: write_temp(t[0], t[1], 0o600), temps):
+            pass  # a failed write raises here; the next command sweeps the temps (store.recover)
+
+
 class SealedFiles:
     """DIR/keys.sealed: decrypted once on first use, kept in memory, re-sealed whole by a transaction."""
 
-    def __init__(self, path: Path, files: dict[str, bytes] | None = None, key: sealed.SealKey | None = None) -> None:
+    def __init__(self, path: Path, files: dict[str, bytes] | None = None, key: SealKey | None = None) -> None:
         self.where = path
         self._files, self._key = files, key
         self._lock = threading.Lock()  # converge's threads share one store: ask for the passphrase once
@@ -211,6 +229,8 @@ class SealedFiles:
     def _all(self) -> dict[str, bytes]:
         with self._lock:
             if self._files is None:
+                from . import sealed
+
                 self._files, self._key = sealed.unlock(self.where)
             return self._files
 
@@ -235,6 +255,8 @@ class SealedFiles:
                 files.pop(rel, None)
             else:
                 files[rel] = data
+        from . import sealed
+
         assert self._key is not None
         tmp = self.where.with_name(f".{self.where.name}{TEMP_SUFFIX}")
         write_temp(tmp, sealed.seal_with(files, self._key, str(self.where)), 0o600)
@@ -294,6 +316,8 @@ class KeyStore:
         """Start an empty keystore (init), sealed if `seal_with` was given, with a cookie and a
         preshared-key secret. Written by the transaction's commit."""
         if self._seal_with is not None:
+            from . import sealed
+
             self._backend = SealedFiles(self._inventory / SEALED_FILE, {}, sealed.new_key(self._seal_with))
         else:
             self._backend = PlainFiles(self.dir)
@@ -456,6 +480,8 @@ def _require_inventory(inventory_dir: Path) -> None:
 def seal_inventory(inventory_dir: Path) -> Path:
     """Encrypt DIR/keys/ into DIR/keys.sealed, check it reads back, then remove DIR/keys/."""
     _require_inventory(inventory_dir)
+    from . import sealed
+
     keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
     with locked(inventory_dir):
         from .store import recover
@@ -484,6 +510,8 @@ def seal_inventory(inventory_dir: Path) -> Path:
 def unseal_inventory(inventory_dir: Path) -> Path:
     """Decrypt DIR/keys.sealed into DIR/keys/ (0700, files 0600), then remove DIR/keys.sealed."""
     _require_inventory(inventory_dir)
+    from . import sealed
+
     keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
     with locked(inventory_dir):
         state = _state(inventory_dir)

@@ -1,7 +1,7 @@
 """mesh.yaml as meshbeam itself writes it, read and written without PyYAML's object layers.
 
-Even with libyaml, PyYAML builds, resolves and represents a Python object per scalar: about
-0.1 s each way at 1000 hosts, most of what an `add-host` did. The file `inventory.dump` writes
+Even with libyaml, PyYAML builds, resolves and represents a Python object per scalar, which
+was most of what an `add-host` on a large inventory did. The file `inventory.dump` writes
 is a small, fixed subset of YAML: block mappings and lists of mappings, two-space indents,
 plain scalars. For that subset the meaning of each line is plain, so this module reads and
 writes it directly, with PyYAML's own resolver deciding what a plain scalar means.
@@ -38,6 +38,7 @@ class _Outside(Exception):
     """The text or value is outside the subset: PyYAML handles it."""
 
 
+@functools.cache  # asked for each value as it is read, and again as it is written back
 def _tag(text: str) -> str:
     if not _SAFE.fullmatch(text):
         raise _Outside

@@ -10,13 +10,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import inventory, wireguard
+from . import fields, inventory, wireguard
 from .errors import InputError
 from .fsutil import atomic_write
 from .inventory import Host, Mesh, Peer
@@ -112,10 +110,10 @@ def _free_addresses(mesh: Mesh) -> Iterator[str]:
 
 def _endpoint(spec: HostSpec, mesh: Mesh) -> str:
     if spec.endpoint is None:
-        host, port = inventory.parse_ssh_target(spec.ssh)[1], None
+        host, port = fields.parse_ssh_target(spec.ssh)[1], None
     else:
-        host, port = inventory.split_host_port(spec.endpoint, "endpoint")
-    return inventory.format_host_port(host, port or mesh.port)
+        host, port = fields.split_host_port(spec.endpoint, "endpoint")
+    return fields.format_host_port(host, port or mesh.port)
 
 
 # The fields of a host in the order they are checked; a row's error names the first bad one.
@@ -211,10 +209,11 @@ def add_host(directory: Path, spec: HostSpec) -> Added:
     return add_hosts(directory, [spec])
 
 
-def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path, list[str]]:
+def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Mesh, Peer, Path, list[str]]:
     """A roaming peer and its config: under DIR/peers/ in the same transaction; at `out`
     elsewhere, written just after the commit (a failure there leaves the peer added, and
-    `rotate-keys NAME` rewrites the file)."""
+    `rotate-keys NAME` rewrites the file). Returns the new mesh, the peer, its config's path
+    and notes."""
     with transaction(directory) as txn:
         mesh = txn.mesh
         assert mesh is not None
@@ -230,8 +229,8 @@ def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path, 
         inventory.validate(replace(mesh, hosts=(), peers=(peer,)))
         peer = _with_new_key(txn, peer)
         assert isinstance(peer, Peer)
-        txn.mesh = inventory.with_member(mesh, peer)
-        files = peer_files(txn.mesh, peer, target, txn.keys)
+        txn.mesh = new = inventory.with_member(mesh, peer)
+        files = peer_files(new, peer, target, txn.keys)
         outside = inside(directory, target) is None
         if not outside:
             for path, (text, mode) in files.items():
@@ -239,7 +238,7 @@ def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Peer, Path, 
     if outside:
         for path, (text, mode) in files.items():
             atomic_write(path, text, mode)
-    return peer, target, txn.notes
+    return new, peer, target, txn.notes
 
 
 def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> tuple[Mesh, list[str]]:
@@ -275,6 +274,9 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
     OUT. So OUT must be new, empty, or an earlier render's (marked); anything else is refused
     before the first write. Returns the counts of files written and removed.
     """
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor  # render only: not for every change
+
     settle(directory)
     mesh = inventory.load(directory)
     store = KeyStore(directory)
@@ -290,8 +292,8 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
                  durable=False)
     written = {mark}
     # Rendering holds the GIL and writing mostly sits in the kernel (page cache), so writer
-    # threads overlap the two; a few files in flight keep memory bounded. At 1000 hosts the
-    # writing was the longer of the two: 2 writers beat 1 (median 1.02 s against 1.20 s).
+    # threads overlap the two; a few files in flight keep memory bounded. Writing a full mesh
+    # takes longer than rendering it, so two writers share the kernel's work (BENCHMARKS.md).
     writer = ThreadPoolExecutor(max_workers=2)
     in_flight: deque[Future[None]] = deque()
 

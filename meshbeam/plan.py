@@ -107,6 +107,7 @@ WG_TOOLS = ("wg", "wg-quick", "ip")
 
 # Every file meshbeam replaces is kept here once, before its first change, as it was (or as
 # "absent"), root's and out of every other user's reach; `down` puts it back byte for byte.
+OWN_DIR = "/etc/meshbeam/"
 BACKUP_DIR = "/etc/meshbeam/backup"
 _BACKUP_HEADER = re.compile(rb"meshbeam-backup 1 (?:absent|([0-7]{1,4}) ([A-Za-z0-9_][A-Za-z0-9_.-]*))\n")
 
@@ -150,7 +151,9 @@ def query(mesh: Mesh, host: Host) -> Query:
         tools += beamplan.TOOLS
         users = (host.run_user,)
         probes += beamplan.probes(mesh, host)
-    paths += tuple(backup_path(p) for p in paths if not p.endswith(".meshbeam-orig"))
+    # The user's files get a backup before their first change; meshbeam's own files in its own directory need
+    # none (down removes them).
+    paths += tuple(backup_path(p) for p in paths if not p.endswith(".meshbeam-orig") and not p.startswith(OWN_DIR))
     from . import systemdplan  # unit files are meshbeam's own: no backup of them
 
     unit_paths, unit_probes = systemdplan.query_parts(mesh, host)

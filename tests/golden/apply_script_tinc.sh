@@ -10,12 +10,21 @@ as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it i
   esac
 }
 owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1
+  p=$1; shift
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then stat -c '%u %g %a' -- "$p"; fi
-    case $p in /|.|'') return 0 ;; esac
-    p=$(dirname -- "$p")
+    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') break ;; esac
+    parent
   done
+  [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
+}
+parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
+  while :; do case $p in ?*/) p=${p%/} ;; *) break ;; esac; done
+  case $p in
+    /) ;;
+    */*) p=${p%/*}; while :; do case $p in ?*/) p=${p%/} ;; *) break ;; esac; done; p=${p:-/} ;;
+    *) p=. ;;
+  esac
 }
 actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
   { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
@@ -72,6 +81,7 @@ cleanup() {
 [ -z "${t17:-}" ] || as_user root rm -f -- "$t17"
 [ -z "${t18:-}" ] || as_user root rm -f -- "$t18"
 [ -z "${t19:-}" ] || as_user root rm -f -- "$t19"
+[ -z "${t20:-}" ] || as_user root rm -f -- "$t20"
 rm -rf "$work"
 }
 trap cleanup EXIT
@@ -131,16 +141,10 @@ t8=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t8" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
-t9=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
-fill root "$t9" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
-(secret, 25 bytes)
-MESHBEAM_EOF
 same_actor root /etc/tinc/mb0
 as_user root mkdir -p -- /etc/tinc/mb0
-t10=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t10" ab0e95e24d38e46d936ae21d3fbd5c828ce6a2c272063b3eeff35dee391dc268 644 <<'MESHBEAM_EOF'
+t9=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t9" ab0e95e24d38e46d936ae21d3fbd5c828ce6a2c272063b3eeff35dee391dc268 644 <<'MESHBEAM_EOF'
 IyB0aW5jLmNvbmYgb2YgczIgaW4gbmV0IG1iMCwgd3JpdHRlbiBieSBtZXNoYmVhbTogZWRpdCB0
 aGUgaW52ZW50b3J5LCBub3QgdGhpcyBmaWxlCk5hbWUgPSBzMgpJbnRlcmZhY2UgPSBtYjAKTW9k
 ZSA9IHJvdXRlcgpBZGRyZXNzRmFtaWx5ID0gaXB2NApQb3J0ID0gNTE4MjAKUGluZ0ludGVydmFs
@@ -148,8 +152,8 @@ ID0gMTAKUGluZ1RpbWVvdXQgPSAzCktleUV4cGlyZSA9IDMwCkNvbm5lY3RUbyA9IHMxCg==
 MESHBEAM_EOF
 same_actor root /etc/tinc/mb0/hosts
 as_user root mkdir -p -- /etc/tinc/mb0/hosts
-t11=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
-fill root "$t11" 3843e2727164b32350a8b15e5ecab60efeb4044020290b3050e7491c6a038bff 644 <<'MESHBEAM_EOF'
+t10=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
+fill root "$t10" 3843e2727164b32350a8b15e5ecab60efeb4044020290b3050e7491c6a038bff 644 <<'MESHBEAM_EOF'
 IyBob3N0cy9sYXB0b3Agb2YgbWVtYmVyIGxhcHRvcCwgd3JpdHRlbiBieSBtZXNoYmVhbTogZWRp
 dCB0aGUgaW52ZW50b3J5LCBub3QgdGhpcyBmaWxlClN1Ym5ldCA9IDE5OC4xOC4wLjMvMzIKCi0t
 LS0tQkVHSU4gUlNBIFBVQkxJQyBLRVktLS0tLQpNSUlCQ2dLQ0FRRUF5N29hQ3Z1UWdKTHZ6Rjd6
@@ -163,8 +167,8 @@ LUVORCBSU0EgUFVCTElDIEtFWS0tLS0tCg==
 MESHBEAM_EOF
 same_actor root /etc/tinc/mb0/hosts
 as_user root mkdir -p -- /etc/tinc/mb0/hosts
-t12=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
-fill root "$t12" 1c41c76d82efe9116fc9ae09fad0096a996ef793611f328265500261e9aaa9f5 644 <<'MESHBEAM_EOF'
+t11=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
+fill root "$t11" 1c41c76d82efe9116fc9ae09fad0096a996ef793611f328265500261e9aaa9f5 644 <<'MESHBEAM_EOF'
 IyBob3N0cy9zMSBvZiBtZW1iZXIgczEsIHdyaXR0ZW4gYnkgbWVzaGJlYW06IGVkaXQgdGhlIGlu
 dmVudG9yeSwgbm90IHRoaXMgZmlsZQpBZGRyZXNzID0gMTk4LjUxLjEwMC4xMSA1MTgyMApTdWJu
 ZXQgPSAxOTguMTguMC4xLzMyCgotLS0tLUJFR0lOIFJTQSBQVUJMSUMgS0VZLS0tLS0KTUlJQkNn
@@ -178,8 +182,8 @@ dVFPUmNUcm1JQVFJREFRQUIKLS0tLS1FTkQgUlNBIFBVQkxJQyBLRVktLS0tLQo=
 MESHBEAM_EOF
 same_actor root /etc/tinc/mb0/hosts
 as_user root mkdir -p -- /etc/tinc/mb0/hosts
-t13=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
-fill root "$t13" d0e64052b82c65154b769e142f64dc03d192a349c3b4681048b97a9b1b334876 644 <<'MESHBEAM_EOF'
+t12=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
+fill root "$t12" d0e64052b82c65154b769e142f64dc03d192a349c3b4681048b97a9b1b334876 644 <<'MESHBEAM_EOF'
 IyBob3N0cy9zMiBvZiBtZW1iZXIgczIsIHdyaXR0ZW4gYnkgbWVzaGJlYW06IGVkaXQgdGhlIGlu
 dmVudG9yeSwgbm90IHRoaXMgZmlsZQpBZGRyZXNzID0gMTk4LjUxLjEwMC4xMiA1MTgyMApTdWJu
 ZXQgPSAxOTguMTguMC4yLzMyCgotLS0tLUJFR0lOIFJTQSBQVUJMSUMgS0VZLS0tLS0KTUlJQkNn
@@ -193,52 +197,260 @@ cHhTd01IUldJUHdJREFRQUIKLS0tLS1FTkQgUlNBIFBVQkxJQyBLRVktLS0tLQo=
 MESHBEAM_EOF
 same_actor root /etc/tinc/mb0
 as_user root mkdir -p -- /etc/tinc/mb0
-t14=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t14" dca99bd248a66022e6a06208bb3720485361c32579a9724ea5683354e7e9f6b4 600 <<'MESHBEAM_EOF'
+t13=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t13" dca99bd248a66022e6a06208bb3720485361c32579a9724ea5683354e7e9f6b4 600 <<'MESHBEAM_EOF'
 (secret, 1679 bytes)
 MESHBEAM_EOF
 same_actor root /etc/tinc/mb0
 as_user root mkdir -p -- /etc/tinc/mb0
-t15=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t15" c5f6d8ec2354377b8ba98325d78d0d9825fe2440eaabf2381dbb6421c1c55f9a 755 <<'MESHBEAM_EOF'
+t14=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t14" c5f6d8ec2354377b8ba98325d78d0d9825fe2440eaabf2381dbb6421c1c55f9a 755 <<'MESHBEAM_EOF'
 IyEvYmluL3NoCmlwIGxpbmsgc2V0ICIkSU5URVJGQUNFIiB1cAppcCBhZGRyIGFkZCAxOTguMTgu
 MC4yLzI0IGRldiAiJElOVEVSRkFDRSIK
 MESHBEAM_EOF
 same_actor root /etc/tinc/mb0
 as_user root mkdir -p -- /etc/tinc/mb0
-t16=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t16" 6e208ab9a7faf8a13aef9a3c2d90de92d5000dda5534ccd26c29d2bdafddbe78 755 <<'MESHBEAM_EOF'
+t15=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t15" 6e208ab9a7faf8a13aef9a3c2d90de92d5000dda5534ccd26c29d2bdafddbe78 755 <<'MESHBEAM_EOF'
 IyEvYmluL3NoCmlwIGFkZHIgZGVsIDE5OC4xOC4wLjIvMjQgZGV2ICIkSU5URVJGQUNFIgppcCBs
 aW5rIHNldCAiJElOVEVSRkFDRSIgZG93bgo=
 MESHBEAM_EOF
 same_actor root /srv/app/releases/1.0
 as_user root mkdir -p -- /srv/app/releases/1.0
-t17=$(as_user root mktemp -- /srv/app/releases/1.0/.meshbeam.XXXXXXXX)
-fill root "$t17" 0fa82087a04d91156e6d22e2b6fb8036ffdccccc74a3b207dabbbd174918ba46 644 <<'MESHBEAM_EOF'
+t16=$(as_user root mktemp -- /srv/app/releases/1.0/.meshbeam.XXXXXXXX)
+fill root "$t16" bd7e63537921bc8ca383ff76cb6d5b9d4916211028018fea6184afa6a5a5a699 644 <<'MESHBEAM_EOF'
 IyMgbWVzaGJlYW06YmVnaW4gKG1hbmFnZWQgYnkgbWVzaGJlYW07IGVkaXRzIGluc2lkZSBhcmUg
 b3ZlcndyaXR0ZW4pCi1uYW1lIHdlYkAxOTguMTguMC4yCi1rZXJuZWwgaW5ldF9kaXN0X3VzZV9p
 bnRlcmZhY2UgezE5OCwxOCwwLDJ9Ci1rZXJuZWwgaW5ldF9kaXN0X2xpc3Rlbl9taW4gOTEwMCBp
 bmV0X2Rpc3RfbGlzdGVuX21heCA5MTAwCi1lbnYgRVJMX0VQTURfQUREUkVTUyAxOTguMTguMC4y
-Ci1ldmFsICJvayA9IG5ldF9rZXJuZWw6YWxsb3coWydhcHBAMTk4LjE4LjAuMScsJ3dlYkAxOTgu
-MTguMC4yJywnbGFwdG9wQDE5OC4xOC4wLjMnLCdtZXNoYmVhbV9jdGxAMTk4LjE4LjAuMiddKSIK
-IyMgbWVzaGJlYW06ZW5kCg==
+Ci1wcm90b19kaXN0IG1lc2hiZWFtCi1wYSAvZXRjL21lc2hiZWFtL2ViaW4KLWV2YWwgIm9rID0g
+bmV0X2tlcm5lbDphbGxvdyhbJ2FwcEAxOTguMTguMC4xJywnd2ViQDE5OC4xOC4wLjInLCdsYXB0
+b3BAMTk4LjE4LjAuMycsJ21lc2hiZWFtX2N0bEAxOTguMTguMC4yJ10pIgojIyBtZXNoYmVhbTpl
+bmQK
 MESHBEAM_EOF
 same_actor root /srv/mbapp-home
 as_user root mkdir -p -- /srv/mbapp-home
-t18=$(as_user root mktemp -- /srv/mbapp-home/.meshbeam.XXXXXXXX)
-fill root "$t18" 942014af03195c97fc8a6121a03e1660b89027a538325a101eba426dacd7e587 400 <<'MESHBEAM_EOF'
+t17=$(as_user root mktemp -- /srv/mbapp-home/.meshbeam.XXXXXXXX)
+fill root "$t17" 942014af03195c97fc8a6121a03e1660b89027a538325a101eba426dacd7e587 400 <<'MESHBEAM_EOF'
 (secret, 43 bytes)
 MESHBEAM_EOF
 same_actor root /etc/meshbeam
 as_user root mkdir -p -- /etc/meshbeam
-t19=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
-fill root "$t19" a479e4b302f8a20357da4ae9ab21f847b8b7a9d09ff414bd2e4dc33f6b42dd80 644 <<'MESHBEAM_EOF'
+t18=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
+fill root "$t18" a479e4b302f8a20357da4ae9ab21f847b8b7a9d09ff414bd2e4dc33f6b42dd80 644 <<'MESHBEAM_EOF'
 dGFibGUgaW5ldCBtZXNoYmVhbSB7fQpkZWxldGUgdGFibGUgaW5ldCBtZXNoYmVhbQp0YWJsZSBp
 bmV0IG1lc2hiZWFtIHsKCWNoYWluIGlucHV0IHsKCQl0eXBlIGZpbHRlciBob29rIGlucHV0IHBy
 aW9yaXR5IDA7IHBvbGljeSBhY2NlcHQ7CgkJaWlmICJsbyIgYWNjZXB0CgkJaWlmbmFtZSAibWIw
 IiBpcCBzYWRkciAxOTguMTguMC4wLzI0IHRjcCBkcG9ydCB7IDQzNjksIDkxMDAgfSBhY2NlcHQK
 CQl0Y3AgZHBvcnQgeyA0MzY5LCA5MTAwIH0gZHJvcAoJCXVkcCBkcG9ydCA1MTgyMCBhY2NlcHQK
 CX0KfQo=
+MESHBEAM_EOF
+same_actor root /etc/meshbeam
+as_user root mkdir -p -- /etc/meshbeam
+t19=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
+fill root "$t19" e7a84bb0cd93aa62d73b03a8f30f437880463ad6ec84411e9c2eb39468eab3cd 644 <<'MESHBEAM_EOF'
+JSUgbWVzaGJlYW1fZGlzdDogRXJsYW5nIGRpc3RyaWJ1dGlvbiBvdmVyIFRDUCAoaW5ldF90Y3Bf
+ZGlzdCkgdGhhdCBiaW5kcyBhIG5vZGUncyBuYW1lCiUlIHRvIHRoZSBhZGRyZXNzIGl0cyBjb25u
+ZWN0aW9uIGNvbWVzIGZyb20uCiUlCiUlIFN0YXJ0ZWQgd2l0aCBgLXByb3RvX2Rpc3QgbWVzaGJl
+YW0gLXBhIERJUmAgKE9UUCBtYXBzIHRoZSBwcm90b2NvbCBgbWVzaGJlYW1gIHRvIHRoZQolJSBt
+b2R1bGUgYG1lc2hiZWFtX2Rpc3RgKS4gRXZlcnkgY2FsbGJhY2sgaXMgaW5ldF90Y3BfZGlzdCdz
+LCBleGNlcHQgYWNjZXB0X2Nvbm5lY3Rpb24vNS4KJSUKJSUgV2h5OiBkaXN0X3V0aWwgY2hlY2tz
+IHRoZSBuYW1lIGEgcGVlciBjbGFpbXMgYWdhaW5zdCB0aGUgYWxsb3cgbGlzdCwgbmV2ZXIgdGhl
+IGFkZHJlc3MKJSUgdGhlIGNvbm5lY3Rpb24gY29tZXMgZnJvbSwgc28gYW55b25lIGhvbGRpbmcg
+dGhlIGNvb2tpZSBjYW4gY2xhaW0gYSBsaXN0ZWQgbmFtZTsgYW5kIGFuCiUlIGFsbG93IGxpc3Qg
+c2V0IGJ5IGAtZXZhbCAibmV0X2tlcm5lbDphbGxvdyguLi4pImAgb25seSBhcHBsaWVzIG9uY2Ug
+dGhhdCBleHByZXNzaW9uIGhhcwolJSBydW4sIGFmdGVyIGRpc3RyaWJ1dGlvbiBpcyBhbHJlYWR5
+IGxpc3RlbmluZy4gT24gYSBXaXJlR3VhcmQgbWVzaCBlYWNoIHBlZXIgb3ducyBvbmUKJSUgLzMy
+IGFuZCB0aGUgdHVubmVsIGF1dGhlbnRpY2F0ZXMgdGhlIHNvdXJjZSBhZGRyZXNzIG9mIGV2ZXJ5
+IHBhY2tldCwgc28gcmVxdWlyaW5nIHRoZQolJSBob3N0IHBhcnQgb2YgdGhlIGNsYWltZWQgbmFt
+ZSB0byBiZSB0aGUgY29ubmVjdGlvbidzIHNvdXJjZSBhZGRyZXNzIGJpbmRzIHRoZSBuYW1lIHRv
+CiUlIHRoYXQgcGVlcidzIGtleS4gVGhlIGFsbG93ZWQgbmFtZXMgYXJlIHJlYWQgZnJvbSBhIGZp
+bGUgYXQgZXZlcnkgYWNjZXB0ZWQgY29ubmVjdGlvbiwKJSUgc28gdGhleSBhcHBseSBmcm9tIHRo
+ZSBmaXJzdCBjb25uZWN0aW9uIGF0IGJvb3QsIGFuZCBhIG1lbWJlciByZW1vdmVkIGZyb20gdGhl
+IGZpbGUgaXMKJSUgcmVmdXNlZCBmcm9tIGl0cyBuZXh0IGNvbm5lY3Rpb24gb24sIHdpdGhvdXQg
+YSByZXN0YXJ0LgolJQolJSBUaGUgYWxsb3dlZCBmaWxlIChkZWZhdWx0IC9ldGMvbWVzaGJlYW0v
+YWxsb3dlZCwgb3IgYC1tZXNoYmVhbSBhbGxvd2VkX2ZpbGUgUEFUSGApIGhvbGRzCiUlIG9uZSBm
+dWxsIG5vZGUgbmFtZSBwZXIgbGluZSwgTkFNRUBJUEFERFJFU1MsIHRoZSBhZGRyZXNzIHdyaXR0
+ZW4gYXMgaW5ldDpudG9hLzEgd3JpdGVzCiUlIGl0LiBCbGFuayBsaW5lcyBhbmQgbGluZXMgc3Rh
+cnRpbmcgd2l0aCAjIGFyZSBpZ25vcmVkOyBhIG5hbWUgd2hvc2UgaG9zdCBwYXJ0IGlzIG5vdCBh
+bgolJSBhZGRyZXNzIG5ldmVyIG1hdGNoZXMgKGEgRE5TIG5hbWUgaXMgbm90IGJvdW5kIHRvIGEg
+a2V5KS4gQSBtaXNzaW5nIG9yIHVucmVhZGFibGUgZmlsZQolJSByZWZ1c2VzIGV2ZXJ5IGluY29t
+aW5nIGNvbm5lY3Rpb24uCiUlCiUlIE91dGdvaW5nIGNvbm5lY3Rpb25zLCBFUE1ELWxlc3MgbW9k
+ZSAoLXN0YXJ0X2VwbWQgZmFsc2UgLWVybF9lcG1kX3BvcnQgUCksIGhpZGRlbiBub2RlcwolJSBh
+bmQgLWRpc3RfbGlzdGVuIGZhbHNlIG5vZGVzIGJlaGF2ZSBleGFjdGx5IGFzIHdpdGggaW5ldF90
+Y3BfZGlzdC4KJSUKJSUgbWVzaGJlYW1fZGlzdDpyZWZ1c2VkKCkgbGlzdHMgcmVmdXNlZCBjb25u
+ZWN0aW9uIGF0dGVtcHRzIGFzIHtDbGFpbWVkTmFtZSwgU291cmNlSVAsIENvdW50fS4KLW1vZHVs
+ZShtZXNoYmVhbV9kaXN0KS4KCiUlIERpc3RyaWJ1dGlvbiBjYWxsYmFja3MgKHRoZSBwdWJsaWMg
+QVBJIG9mIGluZXRfdGNwX2Rpc3Qgb24gT1RQIDI1IHRvIDI3KS4KLWV4cG9ydChbbGlzdGVuLzEs
+IGxpc3Rlbi8yLCBhY2NlcHQvMSwgYWNjZXB0X2Nvbm5lY3Rpb24vNSwgc2V0dXAvNSwgY2xvc2Uv
+MSwKICAgICAgICAgc2VsZWN0LzEsIGFkZHJlc3MvMCwgaXNfbm9kZV9uYW1lLzEsIHNldG9wdHMv
+MiwgZ2V0b3B0cy8yXSkuCi1leHBvcnQoW3JlZnVzZWQvMF0pLgolJSBBIGxvZ2dlciBoYW5kbGVy
+OiB0aGUgb25seSBwbGFjZSB3aGVyZSB0aGUgbmFtZSBhIHJlZnVzZWQgcGVlciBjbGFpbWVkIGNh
+biBiZSBzZWVuLgotZXhwb3J0KFtsb2cvMl0pLgolJSBUaGUgcHJvY2VzcyB0aGF0IG93bnMgdGhl
+IHRhYmxlIG9mIHBlbmRpbmcgYW5kIHJlZnVzZWQgY29ubmVjdGlvbnMuCi1leHBvcnQoW2hvbGRl
+ci8yXSkuCgotZGVmaW5lKFRBQkxFLCBtZXNoYmVhbV9kaXN0KS4KLWRlZmluZShIT0xERVIsIG1l
+c2hiZWFtX2Rpc3QpLgotZGVmaW5lKERFRkFVTFRfRklMRSwgIi9ldGMvbWVzaGJlYW0vYWxsb3dl
+ZCIpLgolJSBBbiBhbGxvdyBsaXN0IGVudHJ5IHRoYXQgYWRtaXRzIG5vYm9keTogJ0AnIHNwbGl0
+cyBpbnRvIGFuIGVtcHR5IG5hbWUgYW5kIGFuIGVtcHR5IGhvc3QsCiUlIHNvIGRpc3RfdXRpbCBt
+YXRjaGVzIGl0IGFnYWluc3Qgbm8gbmFtZSwgYW5kIGEgcGVlciBjYW5ub3QgY2xhaW0gaXQgKGRp
+c3RfdXRpbCByZWZ1c2VzIGEKJSUgY2xhaW1lZCBuYW1lIHdpdGggYW4gZW1wdHkgcGFydCkuIEFu
+IGVtcHR5IGxpc3Qgd291bGQgYWxsb3cgZXZlcnlvbmUuCi1kZWZpbmUoTk9CT0RZLCAnQCcpLgol
+JSBSZWZ1c2VkIG5hbWVzIGFyZSBhdHRhY2tlci1jaG9zZW46IGJvdW5kIHdoYXQgb25lIHBlZXIg
+Y2FuIG1ha2UgdGhpcyBub2RlIHN0b3JlLgotZGVmaW5lKE1BWF9ST1dTLCAxMDAwKS4KJSUgVGhl
+IGxvbmdlc3Qgbm9kZSBuYW1lIGtlcHQgb3IgbG9nZ2VkIChhbiBhdG9tIGhvbGRzIGF0IG1vc3Qg
+MjU1IGNoYXJhY3RlcnMpLgotZGVmaW5lKE1BWF9OQU1FLCAyNTUpLgoKbGlzdGVuKE5hbWUpIC0+
+IGluZXRfdGNwX2Rpc3Q6bGlzdGVuKE5hbWUpLgpsaXN0ZW4oTmFtZSwgSG9zdCkgLT4gaW5ldF90
+Y3BfZGlzdDpsaXN0ZW4oTmFtZSwgSG9zdCkuCmFjY2VwdChMaXN0ZW4pIC0+IGluZXRfdGNwX2Rp
+c3Q6YWNjZXB0KExpc3RlbikuCnNldHVwKE5vZGUsIFR5cGUsIE15Tm9kZSwgTG9uZ09yU2hvcnRO
+YW1lcywgU2V0dXBUaW1lKSAtPgogICAgaW5ldF90Y3BfZGlzdDpzZXR1cChOb2RlLCBUeXBlLCBN
+eU5vZGUsIExvbmdPclNob3J0TmFtZXMsIFNldHVwVGltZSkuCmNsb3NlKFNvY2tldCkgLT4gaW5l
+dF90Y3BfZGlzdDpjbG9zZShTb2NrZXQpLgpzZWxlY3QoTm9kZSkgLT4gaW5ldF90Y3BfZGlzdDpz
+ZWxlY3QoTm9kZSkuCmFkZHJlc3MoKSAtPiBpbmV0X3RjcF9kaXN0OmFkZHJlc3MoKS4KaXNfbm9k
+ZV9uYW1lKE5vZGUpIC0+IGluZXRfdGNwX2Rpc3Q6aXNfbm9kZV9uYW1lKE5vZGUpLgpzZXRvcHRz
+KFMsIE9wdHMpIC0+IGluZXRfdGNwX2Rpc3Q6c2V0b3B0cyhTLCBPcHRzKS4KZ2V0b3B0cyhTLCBP
+cHRzKSAtPiBpbmV0X3RjcF9kaXN0OmdldG9wdHMoUywgT3B0cykuCgolJSBSdW5zIGluIHRoZSBu
+ZXRfa2VybmVsIHByb2Nlc3MsIGZvciBldmVyeSBpbmNvbWluZyBjb25uZWN0aW9uOiBrZWVwIGl0
+IHNtYWxsIGFuZCBuZXZlcgolJSBsZXQgaXQgY3Jhc2ggKGEgY3Jhc2ggaGVyZSB3b3VsZCB0YWtl
+IGRpc3RyaWJ1dGlvbiBkb3duKS4KJSUKJSUgbmV0X2tlcm5lbCdzIG93biBsaXN0IChBbGxvd2Vk
+LCBmcm9tIG5ldF9rZXJuZWw6YWxsb3cvMSkgaXMgaW50ZXJzZWN0ZWQgd2l0aCB0aGUgZmlsZSdz
+LAolJSBub3QgaWdub3JlZDogYSBuYW1lIG11c3QgYmUgb24gYm90aCB0byBiZSBsZXQgaW4uIFdo
+b2V2ZXIgc2V0IHRoYXQgbGlzdCBtZWFudCB0byBuYXJyb3cKJSUgd2hvIG1heSBjb25uZWN0OyBk
+cm9wcGluZyBpdCB3b3VsZCB3aWRlbiBhY2Nlc3MgYmVoaW5kIHRoZWlyIGJhY2suIE5hbWVzIGFy
+ZSBjb21wYXJlZAolJSBleGFjdGx5IHRoZXJlIChkaXN0X3V0aWwgd291bGQgYWxzbyBhY2NlcHQg
+aG9zdC1vbmx5IGVudHJpZXMpOiBzdHJpY3RlciwgbmV2ZXIgd2lkZXIuCmFjY2VwdF9jb25uZWN0
+aW9uKEFjY2VwdFBpZCwgU29ja2V0LCBNeU5vZGUsIEFsbG93ZWQsIFNldHVwVGltZSkgLT4KICAg
+IGVuc3VyZV9ob2xkZXIoKSwKICAgIHtJUCwgTmFtZXN9ID0gdHJ5IGFsbG93ZWRfZm9yKFNvY2tl
+dCwgQWxsb3dlZCkKICAgICAgICAgICAgICAgICAgY2F0Y2ggQ2xhc3M6UmVhc29uIC0+CiAgICAg
+ICAgICAgICAgICAgICAgICAgICAgbG9nZ2VyOmVycm9yKCJtZXNoYmVhbV9kaXN0OiByZWZ1c2lu
+ZyBhIGNvbm5lY3Rpb246IH5wOn5wIiwgW0NsYXNzLCBSZWFzb25dKSwKICAgICAgICAgICAgICAg
+ICAgICAgICAgICB7dW5kZWZpbmVkLCBbP05PQk9EWV19CiAgICAgICAgICAgICAgICAgIGVuZCwK
+ICAgIFBpZCA9IGluZXRfdGNwX2Rpc3Q6YWNjZXB0X2Nvbm5lY3Rpb24oQWNjZXB0UGlkLCBTb2Nr
+ZXQsIE15Tm9kZSwgTmFtZXMsIFNldHVwVGltZSksCiAgICB3YXRjaChQaWQsIElQLCBOYW1lcyks
+CiAgICBQaWQuCgolJSBbe0NsYWltZWROYW1lLCBTb3VyY2VJUCwgQ291bnR9XSBvZiByZWZ1c2Vk
+IGNvbm5lY3Rpb24gYXR0ZW1wdHMgc2luY2UgdGhlIGZpcnN0CiUlIGNvbm5lY3Rpb24gdGhpcyBu
+b2RlIGFjY2VwdGVkLgotc3BlYyByZWZ1c2VkKCkgLT4gW3tiaW5hcnkoKSwgaW5ldDppcF9hZGRy
+ZXNzKCksIHBvc19pbnRlZ2VyKCl9XS4KcmVmdXNlZCgpIC0+CiAgICB0cnkgZXRzOm1hdGNoKD9U
+QUJMRSwge3tyZWZ1c2VkLCAnJDEnLCAnJDInfSwgJyQzJ30pIG9mCiAgICAgICAgUm93cyAtPiBs
+aXN0czpzb3J0KFt7TmFtZSwgSVAsIENvdW50fSB8fCBbTmFtZSwgSVAsIENvdW50XSA8LSBSb3dz
+XSkKICAgIGNhdGNoIGVycm9yOmJhZGFyZyAtPiBbXQogICAgZW5kLgoKJSUgLS0tIHRoZSBhbGxv
+dyBsaXN0IGZvciBvbmUgY29ubmVjdGlvbiAtLS0tLS0tLS0tLS0tLS0tLS0tLS0tLS0tLS0tLS0t
+LS0tLS0tLS0tLS0tLS0tLS0tCgphbGxvd2VkX2ZvcihTb2NrZXQsIEtlcm5lbEFsbG93ZWQpIC0+
+CiAgICBjYXNlIGluZXQ6cGVlcm5hbWUoU29ja2V0KSBvZgogICAgICAgIHtvaywge0lQLCBfUG9y
+dH19IC0+IHtJUCwgbmFycm93KElQLCByZWFkX2xpbmVzKCksIEtlcm5lbEFsbG93ZWQpfTsKICAg
+ICAgICB7ZXJyb3IsIF99IC0+IHt1bmRlZmluZWQsIFs/Tk9CT0RZXX0KICAgIGVuZC4KCm5hcnJv
+dyhJUCwgTGluZXMsIEtlcm5lbEFsbG93ZWQpIC0+CiAgICAlJSBUaGUgaG9zdCBwYXJ0IGlzIGNv
+bXBhcmVkIGFzIHRleHQgd2l0aCB0aGUgYWRkcmVzcydzIGNhbm9uaWNhbCBmb3JtICh3aGF0IG1l
+c2hiZWFtCiAgICAlJSB3cml0ZXMpOiBjaGVhcGVyIHRoYW4gcGFyc2luZyBldmVyeSBsaW5lLCBh
+bmQgYSBkaWZmZXJlbnRseSB3cml0dGVuIGFkZHJlc3Mgb25seQogICAgJSUgZmFpbHMgdG8gbWF0
+Y2guCiAgICBIb3N0ID0gbGlzdF90b19iaW5hcnkoaW5ldDpudG9hKElQKSksCiAgICBOYW1lcyA9
+IFtiaW5hcnlfdG9fYXRvbShMLCBsYXRpbjEpIHx8IEwgPC0gTGluZXMsIGhvc3RfaXMoTCwgSG9z
+dCldLAogICAgY2FzZSBbTiB8fCBOIDwtIE5hbWVzLCBLZXJuZWxBbGxvd2VkID06PSBbXSBvcmVs
+c2UgbGlzdHM6bWVtYmVyKE4sIEtlcm5lbEFsbG93ZWQpXSBvZgogICAgICAgIFtdIC0+IFs/Tk9C
+T0RZXTsKICAgICAgICBNaW5lIC0+IE1pbmUKICAgIGVuZC4KCmhvc3RfaXMoTGluZSwgSG9zdCkg
+LT4KICAgIGNhc2UgYmluYXJ5OnNwbGl0KExpbmUsIDw8IkAiPj4sIFtnbG9iYWxdKSBvZgogICAg
+ICAgIFtOYW1lLCBIb3N0XSAtPiBOYW1lID0vPSA8PD4+OwogICAgICAgIF8gLT4gZmFsc2UKICAg
+IGVuZC4KCiUlIFRoZSBuYW1lcyBvZiB0aGUgYWxsb3dlZCBmaWxlLCBvbmUgYSBsaW5lOyBhIGxp
+bmUgb2Ygc2V2ZXJhbCB3b3JkcyBpcyBpZ25vcmVkLgpyZWFkX2xpbmVzKCkgLT4KICAgIEZpbGUg
+PSBhbGxvd2VkX2ZpbGUoKSwKICAgIGNhc2UgZmlsZTpyZWFkX2ZpbGUoRmlsZSkgb2YKICAgICAg
+ICB7b2ssIEJpbn0gLT4KICAgICAgICAgICAgdGFibGVfb3AoZnVuKCkgLT4gZXRzOmRlbGV0ZSg/
+VEFCTEUsIGZpbGVfZXJyb3IpIGVuZCksCiAgICAgICAgICAgIFtOYW1lIHx8IExpbmUgPC0gYmlu
+YXJ5OnNwbGl0KEJpbiwgPDwiXG4iPj4sIFtnbG9iYWxdKSwKICAgICAgICAgICAgICAgICAgICAg
+W05hbWVdIDwtIFtiaW5hcnk6c3BsaXQoTGluZSwgWzw8IiAiPj4sIDw8Ilx0Ij4+LCA8PCJcciI+
+Pl0sIFtnbG9iYWwsIHRyaW1fYWxsXSldLAogICAgICAgICAgICAgICAgICAgICBiaW5hcnk6Zmly
+c3QoTmFtZSkgPS89ICQjLCBieXRlX3NpemUoTmFtZSkgPTwgP01BWF9OQU1FXTsKICAgICAgICB7
+ZXJyb3IsIFJlYXNvbn0gLT4KICAgICAgICAgICAgJSUgTG9nZ2VkIG9uY2UgdW50aWwgdGhlIGZp
+bGUgaXMgcmVhZGFibGUgYWdhaW46IGEgY29ubmVjdGlvbiBsb29wIG11c3Qgbm90CiAgICAgICAg
+ICAgICUlIGZsb29kIHRoZSBsb2cuCiAgICAgICAgICAgIGNhc2UgdGFibGVfb3AoZnVuKCkgLT4g
+ZXRzOmluc2VydF9uZXcoP1RBQkxFLCB7ZmlsZV9lcnJvciwgUmVhc29ufSkgZW5kKSBvZgogICAg
+ICAgICAgICAgICAgZmFsc2UgLT4gb2s7CiAgICAgICAgICAgICAgICBfIC0+IGxvZ2dlcjplcnJv
+cigibWVzaGJlYW1fZGlzdDogY2Fubm90IHJlYWQgfnRzICh+cCk6IHJlZnVzaW5nIGV2ZXJ5ICIK
+ICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICJpbmNvbWluZyBjb25uZWN0aW9uIiwg
+W0ZpbGUsIFJlYXNvbl0pCiAgICAgICAgICAgIGVuZCwKICAgICAgICAgICAgW10KICAgIGVuZC4K
+CmFsbG93ZWRfZmlsZSgpIC0+CiAgICBjYXNlIGluaXQ6Z2V0X2FyZ3VtZW50KG1lc2hiZWFtKSBv
+ZgogICAgICAgIHtvaywgQXJnc30gLT4KICAgICAgICAgICAgY2FzZSBbUGF0aCB8fCBbImFsbG93
+ZWRfZmlsZSIsIFBhdGggfCBfXSA8LSBBcmdzXSBvZgogICAgICAgICAgICAgICAgW1BhdGggfCBf
+XSAtPiBQYXRoOwogICAgICAgICAgICAgICAgW10gLT4gP0RFRkFVTFRfRklMRQogICAgICAgICAg
+ICBlbmQ7CiAgICAgICAgZXJyb3IgLT4gP0RFRkFVTFRfRklMRQogICAgZW5kLgoKJSUgLS0tIHJl
+ZnVzYWxzOiBjb3VudGVkIGFuZCBsb2dnZWQgd2l0aCB0aGUgY2xhaW1lZCBuYW1lIGFuZCB0aGUg
+cmVhbCBzb3VyY2UgLS0tLS0tLS0tLS0tCiUlCiUlIFRoZSBjbGFpbWVkIG5hbWUgaXMgb25seSBr
+bm93biBpbnNpZGUgZGlzdF91dGlsJ3MgaGFuZHNoYWtlLCB3aGljaCBsb2dzIGl0IHdoZW4gaXQK
+JSUgcmVmdXNlcyAoIkNvbm5lY3Rpb24gYXR0ZW1wdCBmcm9tIGRpc2FsbG93ZWQgbm9kZSBOQU1F
+IikuIFRoZSBoYW5kbGVyIGJlbG93IHNlZXMgdGhhdAolJSBldmVudCBpbiB0aGUgaGFuZHNoYWtl
+IHByb2Nlc3MgaXRzZWxmLCBzbyBpdCBjYW4gdGVsbCB3aGljaCBjb25uZWN0aW9uIGl0IGJlbG9u
+Z3MgdG8uCgolJSBUaGUgdGFibGUgYW5kIGl0cyBvd25lciBtdXN0IG91dGxpdmUgbmV0X2tlcm5l
+bCAod2hpY2ggbWF5IHJlc3RhcnQpOiB0aGUgb3duZXIgaXMgYQolJSBwbGFpbiBwcm9jZXNzLCBz
+dGFydGVkIHVubGlua2VkIGZyb20gdGhlIGZpcnN0IGFjY2VwdF9jb25uZWN0aW9uLgplbnN1cmVf
+aG9sZGVyKCkgLT4KICAgIGNhc2Ugd2hlcmVpcyg/SE9MREVSKSBvZgogICAgICAgIHVuZGVmaW5l
+ZCAtPgogICAgICAgICAgICBSZWYgPSBtYWtlX3JlZigpLAogICAgICAgICAgICBQaWQgPSBzcGF3
+big/TU9EVUxFLCBob2xkZXIsIFtzZWxmKCksIFJlZl0pLAogICAgICAgICAgICBNUmVmID0gbW9u
+aXRvcihwcm9jZXNzLCBQaWQpLAogICAgICAgICAgICByZWNlaXZlCiAgICAgICAgICAgICAgICB7
+UmVmLCByZWFkeX0gLT4gZGVtb25pdG9yKE1SZWYsIFtmbHVzaF0pOwogICAgICAgICAgICAgICAg
+eydET1dOJywgTVJlZiwgcHJvY2VzcywgUGlkLCBffSAtPiBvawogICAgICAgICAgICBlbmQ7CiAg
+ICAgICAgXyAtPiBvawogICAgZW5kLgoKJSUgUmVwbGllcyBvbmNlIHRoZSB0YWJsZSBhbmQgdGhl
+IGhhbmRsZXIgYXJlIGluIHBsYWNlLCBzbyB0aGF0IGV2ZW4gdGhlIGZpcnN0IGNvbm5lY3Rpb24n
+cwolJSByZWZ1c2FsIGlzIGNvdW50ZWQ7IGl0IGVpdGhlciBnZXRzIHRoZXJlIGF0IG9uY2Ugb3Ig
+Y3Jhc2hlcyAoYSAnRE9XTicgZm9yIHRoZSB3YWl0ZXIpLgpob2xkZXIoUGFyZW50LCBSZWYpIC0+
+CiAgICB0cnVlID0gcmVnaXN0ZXIoP0hPTERFUiwgc2VsZigpKSwKICAgID9UQUJMRSA9IGV0czpu
+ZXcoP1RBQkxFLCBbbmFtZWRfdGFibGUsIHB1YmxpYywgc2V0XSksCiAgICBfID0gbG9nZ2VyOmFk
+ZF9oYW5kbGVyKD9NT0RVTEUsID9NT0RVTEUsICN7bGV2ZWwgPT4gZXJyb3J9KSwKICAgIFBhcmVu
+dCAhIHtSZWYsIHJlYWR5fSwKICAgIGhvbGRlcl9sb29wKCkuCgpob2xkZXJfbG9vcCgpIC0+CiAg
+ICByZWNlaXZlCiAgICAgICAge3dhdGNoLCBQaWR9IC0+CiAgICAgICAgICAgIF8gPSBtb25pdG9y
+KHByb2Nlc3MsIFBpZCk7CiAgICAgICAgeydET1dOJywgXywgcHJvY2VzcywgUGlkLCBffSAtPgog
+ICAgICAgICAgICBldHM6ZGVsZXRlKD9UQUJMRSwge3BlbmRpbmcsIFBpZH0pOwogICAgICAgIHty
+ZWZ1c2VkLCBOYW1lLCBJUH0gLT4KICAgICAgICAgICAgbG9nZ2VyOndhcm5pbmcoIm1lc2hiZWFt
+X2Rpc3Q6IHJlZnVzZWQgfnRzIGZyb20gfnRzIiwgW05hbWUsIGluZXQ6bnRvYShJUCldKTsKICAg
+ICAgICBfIC0+CiAgICAgICAgICAgIG9rCiAgICBlbmQsCiAgICBob2xkZXJfbG9vcCgpLgoKJSUg
+UmVtZW1iZXIgd2hpY2ggc291cmNlIGFkZHJlc3MgYW5kIG5hbWVzIHRoZSBoYW5kc2hha2UgUGlk
+IHdhcyBnaXZlbiwgdW50aWwgaXQgZW5kcy4KJSUgVGhlIGVudHJ5IGlzIGluIHRoZSB0YWJsZSBi
+ZWZvcmUgdGhlIGhhbmRzaGFrZSBjYW4gc3RhcnQ6IG5ldF9rZXJuZWwgaGFuZHMgdGhlIHNvY2tl
+dAolJSBvdmVyIG9ubHkgYWZ0ZXIgYWNjZXB0X2Nvbm5lY3Rpb24vNSByZXR1cm5zLgp3YXRjaChf
+UGlkLCB1bmRlZmluZWQsIF9OYW1lcykgLT4gb2s7CndhdGNoKFBpZCwgSVAsIE5hbWVzKSAtPgog
+ICAgdGFibGVfb3AoZnVuKCkgLT4gZXRzOmluc2VydCg/VEFCTEUsIHt7cGVuZGluZywgUGlkfSwg
+SVAsIE5hbWVzfSkgZW5kKSwKICAgIGNhc2Ugd2hlcmVpcyg/SE9MREVSKSBvZgogICAgICAgIHVu
+ZGVmaW5lZCAtPiBvazsKICAgICAgICBIb2xkZXIgLT4gSG9sZGVyICEge3dhdGNoLCBQaWR9CiAg
+ICBlbmQuCgolJSBMb2dnZXIgaGFuZGxlciBjYWxsYmFjazsgcnVucyBpbiB0aGUgcHJvY2VzcyB0
+aGF0IGxvZ3MsIGZvciBldmVyeSBldmVudCBhdCBsZXZlbCBlcnJvcgolJSBvciBhYm92ZS4gSXQg
+bXVzdCBiZSBjaGVhcCBhbmQgbXVzdCBuZXZlciBjcmFzaCAobG9nZ2VyIHdvdWxkIHJlbW92ZSBp
+dCkuCmxvZygje21zZyA6PSBNc2d9LCBfQ29uZmlnKSAtPgogICAgdHJ5CiAgICAgICAgY2FzZSBl
+dHM6bG9va3VwKD9UQUJMRSwge3BlbmRpbmcsIHNlbGYoKX0pIG9mCiAgICAgICAgICAgIFt7Xywg
+SVAsIE5hbWVzfV0gLT4gbm90ZShjbGFpbWVkX25hbWUoTXNnKSwgSVAsIE5hbWVzKTsKICAgICAg
+ICAgICAgW10gLT4gb2sKICAgICAgICBlbmQKICAgIGNhdGNoIF86XyAtPiBvawogICAgZW5kOwps
+b2coXywgXykgLT4gb2suCgpjbGFpbWVkX25hbWUoe3JlcG9ydCwgI3tmb3JtYXQgOj0gRm9ybWF0
+LCBhcmdzIDo9IFtOYW1lXX19KSAtPiBjbGFpbWVkX25hbWUoe0Zvcm1hdCwgW05hbWVdfSk7CmNs
+YWltZWRfbmFtZSh7Rm9ybWF0LCBbTmFtZV19KSB3aGVuIGlzX2xpc3QoRm9ybWF0KSAtPgogICAg
+Y2FzZSBzdHJpbmc6ZmluZChGb3JtYXQsICJkaXNhbGxvd2VkIG5vZGUiKSBvZgogICAgICAgIG5v
+bWF0Y2ggLT4gbm9uZTsKICAgICAgICBfIHdoZW4gaXNfYXRvbShOYW1lKSAtPiBhdG9tX3RvX2Jp
+bmFyeShOYW1lLCBsYXRpbjEpOwogICAgICAgIF8gd2hlbiBpc19saXN0KE5hbWUpIC0+IGxpc3Rf
+dG9fYmluYXJ5KE5hbWUpCiAgICBlbmQ7CmNsYWltZWRfbmFtZShfKSAtPiBub25lLgoKJSUgQSBu
+YW1lIHRoYXQgd2FzIG9uIHRoaXMgY29ubmVjdGlvbidzIGxpc3Qgd2FzIG5vdCByZWZ1c2VkIGZv
+ciBpdHMgbmFtZSAoZGlzdF91dGlsIGFsc28KJSUgc2F5cyAiZGlzYWxsb3dlZCBub2RlIiBmb3Ig
+YSB3cm9uZyBjb29raWUpOiBvbmx5IHRoZSBvdGhlcnMgY291bnQuCm5vdGUobm9uZSwgX0lQLCBf
+TmFtZXMpIC0+IG9rOwpub3RlKENsYWltZWQsIElQLCBOYW1lcykgLT4KICAgIGNhc2UgbGlzdHM6
+bWVtYmVyKENsYWltZWQsIFthdG9tX3RvX2JpbmFyeShOLCBsYXRpbjEpIHx8IE4gPC0gTmFtZXNd
+KSBvZgogICAgICAgIHRydWUgLT4gb2s7CiAgICAgICAgZmFsc2UgLT4KICAgICAgICAgICAgTmFt
+ZSA9IHByaW50YWJsZShDbGFpbWVkKSwKICAgICAgICAgICAgS2V5ID0gY2FzZSBldHM6bWVtYmVy
+KD9UQUJMRSwge3JlZnVzZWQsIE5hbWUsIElQfSkKICAgICAgICAgICAgICAgICAgICAgIG9yZWxz
+ZSBldHM6aW5mbyg/VEFCTEUsIHNpemUpIDwgP01BWF9ST1dTIG9mCiAgICAgICAgICAgICAgICAg
+ICAgICB0cnVlIC0+IHtyZWZ1c2VkLCBOYW1lLCBJUH07CiAgICAgICAgICAgICAgICAgICAgICBm
+YWxzZSAtPiB7cmVmdXNlZCwgPDwiKG90aGVyIG5hbWVzKSI+PiwgSVB9CiAgICAgICAgICAgICAg
+ICAgIGVuZCwKICAgICAgICAgICAgXyA9IGV0czp1cGRhdGVfY291bnRlcig/VEFCTEUsIEtleSwg
+MSwge0tleSwgMH0pLAogICAgICAgICAgICA/SE9MREVSICEge3JlZnVzZWQsIE5hbWUsIElQfSwK
+ICAgICAgICAgICAgb2sKICAgIGVuZC4KCiUlIFRoZSBjbGFpbWVkIG5hbWUgZ29lcyBpbnRvIGxv
+Z3M6IG5vIGNvbnRyb2wgY2hhcmFjdGVycywgYm91bmRlZCBsZW5ndGguCnByaW50YWJsZShCaW4p
+IC0+CiAgICBTaG9ydCA9IGJpbmFyeTpwYXJ0KEJpbiwgMCwgbWluKGJ5dGVfc2l6ZShCaW4pLCA/
+TUFYX05BTUUpKSwKICAgIDw8IDw8KGlmIEMgPiAzMiwgQyA8IDEyNyAtPiBDOyB0cnVlIC0+ICQ/
+IGVuZCk+PiB8fCA8PEM+PiA8PSBTaG9ydCA+Pi4KCiUlIFRoZSB0YWJsZSBpcyBnb25lIG9ubHkg
+aWYgaXRzIG93bmVyIGRpZWQ7IGNvdW50aW5nIGlzIGJlc3QgZWZmb3J0LCB0aGUgY2hlY2sgaXMg
+bm90Lgp0YWJsZV9vcChGdW4pIC0+CiAgICB0cnkgRnVuKCkgY2F0Y2ggZXJyb3I6YmFkYXJnIC0+
+IHVuZGVmaW5lZCBlbmQuCg==
+MESHBEAM_EOF
+same_actor root /etc/meshbeam
+as_user root mkdir -p -- /etc/meshbeam
+t20=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
+fill root "$t20" decbab684e6b85f3e6d84147ac4d6032830bb851042271dcb813f9b2595000fb 644 <<'MESHBEAM_EOF'
+IyBtZXNoYmVhbTogbm9kZSBuYW1lcyBhbGxvd2VkIHRvIGNvbm5lY3QgKE5BTUVATUVTSF9BRERS
+RVNTKTsgbWFuYWdlZCwgb3ZlcndyaXR0ZW4gYnkgYHVwYAphcHBAMTk4LjE4LjAuMQpsYXB0b3BA
+MTk4LjE4LjAuMwptZXNoYmVhbV9jdGxAMTk4LjE4LjAuMgp3ZWJAMTk4LjE4LjAuMgo=
 MESHBEAM_EOF
 commit root "$t0" /etc/meshbeam/backup/14a3896d7c95bc2deb6ab0cdd3036c06f241cee488c0cf6a8bc482cd512c9cee root
 t0=
@@ -258,31 +470,39 @@ commit root "$t7" /etc/meshbeam/backup/603c2ac7908f47465423afa933ba1a49db8865bf1
 t7=
 commit root "$t8" /etc/meshbeam/backup/edc02a6abcf3daf7e615018adb6a7e317bdc5414b2ac209e449542b2a176a908 root
 t8=
-commit root "$t9" /etc/meshbeam/backup/d5951fd81283da237babc41c3deee11e0cd0e6df773b0a2c158dc53ad3266bed root
+commit root "$t9" /etc/tinc/mb0/tinc.conf root
 t9=
-commit root "$t10" /etc/tinc/mb0/tinc.conf root
+commit root "$t10" /etc/tinc/mb0/hosts/laptop root
 t10=
-commit root "$t11" /etc/tinc/mb0/hosts/laptop root
+commit root "$t11" /etc/tinc/mb0/hosts/s1 root
 t11=
-commit root "$t12" /etc/tinc/mb0/hosts/s1 root
+commit root "$t12" /etc/tinc/mb0/hosts/s2 root
 t12=
-commit root "$t13" /etc/tinc/mb0/hosts/s2 root
+commit root "$t13" /etc/tinc/mb0/rsa_key.priv root
 t13=
-commit root "$t14" /etc/tinc/mb0/rsa_key.priv root
+commit root "$t14" /etc/tinc/mb0/tinc-up root
 t14=
-commit root "$t15" /etc/tinc/mb0/tinc-up root
+commit root "$t15" /etc/tinc/mb0/tinc-down root
 t15=
-commit root "$t16" /etc/tinc/mb0/tinc-down root
+commit root "$t16" /srv/app/releases/1.0/vm.args mbapp
 t16=
-commit root "$t17" /srv/app/releases/1.0/vm.args mbapp
+commit root "$t17" /srv/mbapp-home/.erlang.cookie mbapp
 t17=
-commit root "$t18" /srv/mbapp-home/.erlang.cookie mbapp
+commit root "$t18" /etc/meshbeam/nftables.nft root
 t18=
-commit root "$t19" /etc/meshbeam/nftables.nft root
+commit root "$t19" /etc/meshbeam/meshbeam_dist.erl root
 t19=
+commit root "$t20" /etc/meshbeam/allowed root
+t20=
 remove /etc/tinc/mb0/hosts/gone
 tincd -n mb0 -k; i=0; while [ -f /run/tinc.mb0.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; run_logged tincd -n mb0
 nft -f /etc/meshbeam/nftables.nft
+mkdir -- "$work/ebin"
+run_logged erlc -o "$work/ebin" /etc/meshbeam/meshbeam_dist.erl
+mkdir -p -- /etc/meshbeam/ebin
+chmod 755 -- /etc/meshbeam /etc/meshbeam/ebin
+install -m 644 -- "$work/ebin/meshbeam_dist.beam" /etc/meshbeam/ebin/meshbeam_dist.beam
+printf '%s\n' e7a84bb0cd93aa62d73b03a8f30f437880463ad6ec84411e9c2eb39468eab3cd | install -m 644 /dev/stdin /etc/meshbeam/ebin/meshbeam_dist.sha256
 mkdir -p "$work/home"
 read_owned /srv/mbapp-home/.erlang.cookie > "$work/home/.erlang.cookie"
 chmod 400 "$work/home/.erlang.cookie"

@@ -10,12 +10,21 @@ as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it i
   esac
 }
 owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1
+  p=$1; shift
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then stat -c '%u %g %a' -- "$p"; fi
-    case $p in /|.|'') return 0 ;; esac
-    p=$(dirname -- "$p")
+    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') break ;; esac
+    parent
   done
+  [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
+}
+parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
+  while :; do case $p in ?*/) p=${p%/} ;; *) break ;; esac; done
+  case $p in
+    /) ;;
+    */*) p=${p%/*}; while :; do case $p in ?*/) p=${p%/} ;; *) break ;; esac; done; p=${p:-/} ;;
+    *) p=. ;;
+  esac
 }
 actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
   { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
@@ -71,6 +80,9 @@ remove /etc/meshbeam/nftables.nft
 WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 run_logged wg-quick down mb0
 rm -f -- /etc/wireguard/mb0.conf
 nft delete table inet meshbeam
+rm -f -- /etc/meshbeam/meshbeam_dist.erl
+rm -f -- /etc/meshbeam/allowed
+rmdir -- /etc/meshbeam/ebin 2>/dev/null || :
 rm -rf -- /etc/meshbeam/backup; rmdir -- /etc/meshbeam 2>/dev/null || :
 }
 main

@@ -18,7 +18,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from meshbeam import inventory, tinc
+from meshbeam import fields, inventory, tinc
 from meshbeam.errors import InputError
 from tests.conftest import invoke
 from tests.unit.test_cli_input import snapshot
@@ -478,7 +478,7 @@ SPLIT = [  # text -> (host, port) as the inventory stores them
 
 @pytest.mark.parametrize("text,expected", SPLIT, ids=[t for t, _ in SPLIT])
 def test_split_host_port(text, expected):
-    assert inventory.split_host_port(text, "ssh") == expected
+    assert fields.split_host_port(text, "ssh") == expected
 
 
 @pytest.mark.parametrize("value", ["+1", "1_0", " 1", "1 ", "01", "", "0x10", "١٢", True, 1.0, None])
