@@ -450,6 +450,11 @@ def _print_status(mesh: Mesh, statuses: list[Any]) -> None:
         cells = {p.dst: ("[green]ok[/]" if p.ok else f"[red]{p.label}[/]") for p in s.pairs}
         matrix.add_row(s.name, *(cells.get(n, "-") for n in names))
     out.print(matrix)
+    for s in statuses:
+        if s.dist:
+            out.print(f"{s.name}: distribution {s.dist}_dist", markup=False)
+        for r in s.refused:
+            out.print(f"{s.name}: refused {r.count}x a connection claiming {r.claimed} from {r.source}", markup=False)
     out.print("the mesh is whole" if all(s.healthy for s in statuses) else "[red]the mesh is NOT whole[/]")
 
 
@@ -476,15 +481,25 @@ def lint(
         str | None, typer.Option(help="The address distribution should bind to (checks -name).")
     ] = None,
 ) -> None:
-    """Check a vm.args for the traps that silently weaken distribution. Exit 1 with findings."""
-    from . import vmargs_lint
+    """Check a vm.args, and the files it pulls in with -args_file, for the traps that silently weaken
+    distribution. Exit 1 with findings."""
+    from . import vmargs_includes, vmargs_lint
 
-    findings = vmargs_lint.lint(path.read_text(), bind_address=bind_address)
+    text = path.read_text()
+    included = vmargs_includes.gather(text, _read_or_none)
+    findings = vmargs_lint.lint(text, bind_address=bind_address, included=included)
     for f in findings:
         out.print(f"{path}:{f.line}: {f.code}: {f.message}", markup=False)
     if findings:
         raise typer.Exit(1)
     out.print(f"{path}: no findings")
+
+
+def _read_or_none(path: str) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return None
 
 
 export_app = typer.Typer(help="Print the cluster for other tools.", no_args_is_help=True)

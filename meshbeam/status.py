@@ -39,6 +39,15 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Incoming connections meshbeam_dist refused since the node started: the name claimed, from where."""
+
+    claimed: str
+    source: str
+    count: int
+
+
+@dataclass(frozen=True)
 class HostStatus:
     name: str
     ssh: bool
@@ -49,6 +58,8 @@ class HostStatus:
     findings: tuple[str, ...] = ()
     connected_nodes: tuple[str, ...] = ()
     pairs: tuple[Pair, ...] = field(default_factory=tuple)
+    dist: str = ""  # the distribution module the running node uses ("meshbeam", "inet_tcp"); "" when not probed
+    refused: tuple[Refusal, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -71,6 +82,11 @@ def _probe_expr(mesh: Mesh, me: Host, others: list[Host]) -> str:
         f"Me = {vmargs.erl_atom(me.node)}, "
         "io:format(\"nodes ~s~n\", [string:join([atom_to_list(N) || N <- "
         "case rpc:call(Me, erlang, nodes, [], 5000) of L when is_list(L) -> L; _ -> [] end], \" \")]), "
+        # which distribution module the node runs, and whom meshbeam_dist refused (names are printable, no spaces)
+        "io:format(\"dist ~s~n\", [case rpc:call(Me, init, get_argument, [proto_dist], 5000) of "
+        "{ok, [[P | _] | _]} -> P; error -> \"inet_tcp\"; _ -> \"unknown\" end]), "
+        "case rpc:call(Me, meshbeam_dist, refused, [], 5000) of R when is_list(R) -> "
+        "[io:format(\"refused ~s ~s ~p~n\", [N, inet:ntoa(Ip), C]) || {N, Ip, C} <- R]; _ -> ok end, "
         f"lists:foreach(fun({{N, Ip, Base}}) -> {{ok, A}} = inet:parse_address(Ip), "
         f"Tcp = case gen_tcp:connect(A, {port}, [], 2000) of {{ok, S}} -> gen_tcp:close(S), tcp; _ -> notcp end, "
         "Ping = case rpc:call(Me, net_adm, ping, [list_to_atom(N)], 10000) of P when is_atom(P) -> P; _ -> pang end, "
@@ -183,6 +199,7 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
     by_node = {m.node: m for m in mesh.members}
     now = int(time.time())  # the host's clock, from its `now` line, once read
     iface, handshakes, listeners, pings, beams, nodes = False, [], [], {}, {}, ()
+    dist, refused = "", []
     lost: list[str] = []
     for line in output.splitlines():
         kind, _, rest = line.partition(" ")
@@ -201,6 +218,10 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
             beams[by_node[f[0]].name] = (f[1], f[2], f[3])
         elif kind == "nodes":
             nodes = tuple(f)
+        elif kind == "dist" and len(f) == 1:
+            dist = f[0]
+        elif kind == "refused" and len(f) == 3 and f[2].isdigit():
+            refused.append(Refusal(f[0], f[1], int(f[2])))
         elif kind == "lost" and (finding := _lost(mesh, me, f)):
             lost.append(finding)
     # Ages are taken against the host's clock, which the probe prints after the `peer` lines.
@@ -210,9 +231,12 @@ def parse(mesh: Mesh, me: Host, output: str) -> HostStatus:
     findings = tuple(
         f"{l} listens off the mesh" for l in watched if not _on_mesh_or_loopback(l.rpartition(":")[0], me.address)
     ) + tuple(lost)
+    if mesh.identity == "key" and dist == "inet_tcp":
+        findings += (f"{me.node} runs inet_tcp_dist: any cookie holder can claim a listed name until the node "
+                     "restarts with meshbeam_dist (its vm.args already names it)",)
     pairs = tuple(Pair(me.name, n, _label(up, beams.get(n)) == "ok", _label(up, beams.get(n))) for n, up in sorted(pings.items()))
     return HostStatus(me.name, True, None, iface, tuple(sorted(peers, key=lambda p: p.name)), tuple(sorted(watched)),
-                      findings, nodes, pairs)
+                      findings, nodes, pairs, dist, tuple(refused))
 
 
 def _on_mesh_or_loopback(addr: str, mesh_ip: str) -> bool:

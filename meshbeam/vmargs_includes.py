@@ -7,7 +7,7 @@ meshbeam's to rewrite, so any distribution setting there is refused rather than 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .vmargs import DIST_FLAGS, OWNED_KERNEL, flags, kernel_pairs, nul_line, tokenize
 
@@ -113,3 +113,17 @@ def check(text: str, included: Mapping[str, str | None]) -> None:
     conflicts = included_conflicts(text, included)
     if conflicts:
         raise ValueError(str(conflicts[0]))
+
+
+def gather(text: str, read: Callable[[str], str | None]) -> dict[str, str | None]:
+    """The texts of every absolute path reachable from `text` through -args_file, each read once with `read`
+    (None: it cannot be read), to MAX_INCLUDE_DEPTH: the mapping included_conflicts takes."""
+    found: dict[str, str | None] = {}
+    todo = [(text, 0)]
+    while todo:
+        body, depth = todo.pop()
+        for path in included_files(body) if depth < MAX_INCLUDE_DEPTH else ():
+            if path.startswith("/") and path not in found:
+                found[path] = read(path)
+                todo.append((found[path] or "", depth + 1))
+    return found

@@ -7,6 +7,7 @@ while s1's node restarted got `pong` in the window before `-eval net_kernel:allo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -94,6 +95,16 @@ def test_the_laptop_cannot_claim_a_servers_name_but_joins_under_its_own(mb):
     assert out == f"'{node(mb, 's1')}'", "the laptop under its own name can rpc into the cluster"
     lap = mesh_ip(mb, "laptop").replace(".", ",")
     assert f"{{<<\"{node(mb, 's2')}\">>,{{{lap}}}," in refused(mb, "s1").replace(" ", "")
+
+
+def test_status_shows_each_nodes_mode_and_whom_it_refused(mb):
+    report = json.loads(mb("status", "--json").stdout)
+    s1 = next(h for h in report["hosts"] if h["name"] == "s1")
+    assert {h["dist"] for h in report["hosts"]} == {"meshbeam"}
+    laptop = {"claimed": node(mb, "s2"), "source": mesh_ip(mb, "laptop")}
+    assert any({k: r[k] for k in laptop} == laptop and r["count"] >= 1 for r in s1["refused"]), s1["refused"]
+    text = mb("status").output
+    assert "s1: refused " in text and f"claiming {node(mb, 's2')} from {mesh_ip(mb, 'laptop')}" in text, text
 
 
 def test_an_unlisted_name_is_never_let_in_while_a_node_boots(mb):

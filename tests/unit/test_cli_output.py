@@ -29,3 +29,17 @@ def test_remove_host_says_the_host_itself_is_not_cleaned(inv):
     assert "`meshbeam down --only s2` before `remove-host` cleans a host" in r.output
     r = invoke("remove-peer", "laptop", "--dir", str(inv))
     assert r.exit_code == 0 and "itself still has" not in r.output, r.output
+
+
+def test_lint_follows_args_file_and_names_the_included_line(tmp_path):
+    extra = tmp_path / "extra.args"
+    extra.write_text("+sbwt none\n-name app@198.51.100.1\n")
+    vm = tmp_path / "vm.args"
+    vm.write_text(f"+K true\n-args_file {extra}\n")
+    r = invoke("lint", str(vm))
+    assert r.exit_code == 1
+    assert r.stdout == (f"{vm}:2: args-file: -args_file {extra} line 2: sets -name, which meshbeam manages in "
+                        "vm.args; remove it there\n")
+    extra.write_text("+sbwt none\n")
+    r = invoke("lint", str(vm))
+    assert (r.exit_code, r.stdout) == (0, f"{vm}: no findings\n")

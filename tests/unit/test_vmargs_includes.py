@@ -2,7 +2,7 @@
 
 import pytest
 
-from meshbeam.vmargs_includes import MAX_INCLUDE_DEPTH, check, included_conflicts, included_files
+from meshbeam.vmargs_includes import MAX_INCLUDE_DEPTH, check, gather, included_conflicts, included_files
 
 
 @pytest.mark.parametrize("text, want", [
@@ -57,3 +57,19 @@ def test_check_raises_the_first_conflict_on_one_line():
     check(text, {"/etc/extra.args": "+P 100\n"})
 
 
+
+
+def test_gather_reads_each_reachable_absolute_path_once():
+    files = {"/a": "-args_file /b\n-args_file /a\n", "/b": "-args_file rel.args\n-args_file /gone\n"}
+    asked: list[str] = []
+
+    def read(path: str) -> str | None:
+        asked.append(path)
+        return files.get(path)
+
+    found = gather("-args_file /a\n-args_file /b\n", read)
+    assert found == {"/a": files["/a"], "/b": files["/b"], "/gone": None}
+    assert sorted(asked) == ["/a", "/b", "/gone"]
+    assert sorted(c.what.split(",")[0] for c in included_conflicts("-args_file /a\n", found)) == [
+        "a relative path is opened from erl's working directory", "cannot be read; erl refuses to start",
+        "includes itself; erlexec would loop forever"]
