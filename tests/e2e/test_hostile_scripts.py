@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from meshbeam import plan, remote
+from meshbeam.command import sh
 from meshbeam.plan import FileFact, HostPlan, Write
 from tests.stubsh import BACKENDS, HOSTILE, assert_no_value_runs, fixed_mesh, one_field_each
 
@@ -112,3 +113,33 @@ def test_a_failed_apply_leaves_no_temp_file(tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".meshbeam." in p.name]
 
 
+# ---- the facts and apply scripts on this machine's own sh, as root in root's directories ----
+
+
+def test_facts_script_reads_files_modes_homes_and_probes(tmp_path):
+    f = tmp_path / "conf"
+    f.write_bytes(b"hello\x00world\n")
+    os.chmod(f, 0o640)
+    q = plan.Query("mbnone0", (str(f), str(tmp_path / "absent"), "~root/.meshbeam-test-absent"), ("sh", "no-such-tool"),
+                   ("root",), (("yes", sh("true")), ("no", sh("false"))))
+    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q).render(), capture_output=True, text=True,
+                         check=True).stdout
+    facts = remote.parse_facts(out, q)
+    assert facts.tools == {"sh"} and "yes" in facts.flags and "no" not in facts.flags
+    assert not facts.iface_exists and facts.iface_addrs == ()
+    assert facts.files[str(f)] == FileFact(str(f), True, 0o640, "root", b"hello\x00world\n")
+    assert not facts.files[str(tmp_path / "absent")].exists
+    assert not facts.files["~root/.meshbeam-test-absent"].exists
+    assert facts.homes["root"] == "/root"
+
+
+def test_apply_script_writes_every_file_atomically_with_its_mode(tmp_path):
+    p = HostPlan("h", (
+        Write(str(tmp_path / "a" / "secret.conf"), b"PrivateKey = x\n" * 1000, 0o600, "root", True, "new"),
+        Write(str(tmp_path / "b.txt"), b"plain\n", 0o644, "root", False, "new"),
+    ))
+    subprocess.run(["sh", "-s"], input=remote.apply_script(p).render().encode(), check=True)
+    for w in p.writes:
+        assert open(w.path, "rb").read() == w.content
+        assert stat.S_IMODE(os.stat(w.path).st_mode) == w.mode
+    assert sorted(os.listdir(tmp_path)) == ["a", "b.txt"] and os.listdir(tmp_path / "a") == ["secret.conf"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import stat
 import subprocess
 from dataclasses import replace
 
@@ -79,24 +77,7 @@ def test_dry_run_diff_masks_secrets(inv):
     assert all(store.psk(a.public_key, b.public_key) not in text for a in mesh.members for b in mesh.members)
 
 
-# ---- the scripts, run against this machine's own sh -----------------------------------------
-
-
-def test_facts_script_reads_files_modes_homes_and_probes(tmp_path):
-    f = tmp_path / "conf"
-    f.write_bytes(b"hello\x00world\n")
-    os.chmod(f, 0o640)
-    q = plan.Query("mbnone0", (str(f), str(tmp_path / "absent"), "~root/.meshbeam-test-absent"), ("sh", "no-such-tool"),
-                   ("root",), (("yes", sh("true")), ("no", sh("false"))))
-    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q).render(), capture_output=True, text=True,
-                         check=True).stdout
-    facts = remote.parse_facts(out, q)
-    assert facts.tools == {"sh"} and "yes" in facts.flags and "no" not in facts.flags
-    assert not facts.iface_exists and facts.iface_addrs == ()
-    assert facts.files[str(f)] == FileFact(str(f), True, 0o640, "root", b"hello\x00world\n")
-    assert not facts.files[str(tmp_path / "absent")].exists
-    assert not facts.files["~root/.meshbeam-test-absent"].exists
-    assert facts.homes["root"] == "/root"
+# ---- the scripts, run against this machine's own sh (as root: tests/e2e/test_hostile_scripts.py) ----
 
 
 def _writes(tmp_path) -> HostPlan:
@@ -104,15 +85,6 @@ def _writes(tmp_path) -> HostPlan:
         Write(str(tmp_path / "a" / "secret.conf"), b"PrivateKey = x\n" * 1000, 0o600, "root", True, "new"),
         Write(str(tmp_path / "b.txt"), b"plain\n", 0o644, "root", False, "new"),
     ))
-
-
-def test_apply_script_writes_every_file_atomically_with_its_mode(tmp_path):
-    p = _writes(tmp_path)
-    subprocess.run(["sh", "-s"], input=remote.apply_script(p).render().encode(), check=True)
-    for w in p.writes:
-        assert open(w.path, "rb").read() == w.content
-        assert stat.S_IMODE(os.stat(w.path).st_mode) == w.mode
-    assert sorted(os.listdir(tmp_path)) == ["a", "b.txt"] and os.listdir(tmp_path / "a") == ["secret.conf"]
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.999])
