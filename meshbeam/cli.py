@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: typer reads every command's annotations at each
 # start, and as strings it would have to eval each one again (most of its own start-up cost).
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -187,6 +188,10 @@ def add_peer(
               "`meshbeam unseal` shows it if the inventory is sealed):")
     for line in join_commands(mesh, peer.node, "cookie"):
         out.print(f"  {line}")
+    if mesh.identity == "key":
+        out.print(f"the servers accept it only as {peer.node}: its name is bound to its mesh key. Joining as above "
+                  "needs nothing more; for it to accept connections too, `meshbeam export dist-module` prints the "
+                  "module to compile there and start it with -proto_dist meshbeam -pa DIR", markup=False)
 
 
 def _remove(dir: Path, name: str, kind: type) -> None:
@@ -513,6 +518,14 @@ def export_libcluster(dir: DirOpt = DEFAULT_DIR) -> None:
     from . import libcluster
 
     out.print(libcluster.libcluster_topology(inventory.load(dir).nodes()), markup=False)
+
+
+@export_app.command("dist-module")
+def export_dist_module() -> None:
+    """The Erlang source of meshbeam_dist, for a peer that should accept connections too (`erlc` it there)."""
+    from . import distmod
+
+    sys.stdout.write(distmod.source().decode())
 
 
 @app.command()

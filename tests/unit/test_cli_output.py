@@ -43,3 +43,11 @@ def test_lint_follows_args_file_and_names_the_included_line(tmp_path):
     extra.write_text("+sbwt none\n")
     r = invoke("lint", str(vm))
     assert (r.exit_code, r.stdout) == (0, f"{vm}: no findings\n")
+
+
+def test_add_peer_says_the_name_is_bound_and_export_prints_the_module(inv):
+    r = invoke("add-peer", "phone", "--dir", str(inv))
+    assert r.exit_code == 0, r.output
+    assert "the servers accept it only as phone@198.18.0.5: its name is bound to its mesh key" in r.stdout
+    r = invoke("export", "dist-module")
+    assert r.exit_code == 0 and r.stdout.startswith("%% meshbeam_dist:") and "-module(meshbeam_dist)." in r.stdout
