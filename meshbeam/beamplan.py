@@ -12,6 +12,7 @@ import re
 
 from . import envsh, firewallplan, identityplan, vmargs, vmargs_includes, vmargs_lint
 from .command import Cmd, Sh, lines, sh
+from .errors import PlanError
 from .inventory import Host, Mesh
 from .plan import Action, Facts, Write, original, restore, write_if_needed
 
@@ -63,7 +64,7 @@ def _resolve(path: str, facts: Facts) -> str:
     user, _, rest = path[1:].partition("/")
     home = facts.homes.get(user)
     if not home:
-        raise ValueError(f"user {user!r} does not exist on the host (the node's run user)")
+        raise PlanError(f"user {user!r} does not exist on the host (the node's run user)")
     return f"{home.rstrip('/')}/{rest}"
 
 
@@ -159,7 +160,7 @@ def lint_rendered(text: str, host: Host) -> list[str]:
     findings = vmargs_lint.lint(text, bind_address=host.address)
     bad = [f for f in findings if f.line in inside]
     if bad:
-        raise ValueError(f"rendered vm.args fails its own lint at line {bad[0].line}: {bad[0].message}")
+        raise RuntimeError(f"rendered vm.args fails its own lint at line {bad[0].line}: {bad[0].message}")
     return [f"{host.vm_args}:{f.line}: {f.code}: {f.message}" for f in findings]
 
 

@@ -12,7 +12,7 @@ import typer
 
 from . import inventory, ops
 from .console import Console
-from .errors import InputError, MeshbeamError
+from .errors import BUG_EXIT, InputError, MeshbeamError
 from .inventory import Host, Mesh
 
 # Modules that only some commands need (rich's markup and tables, Fabric, crypto, the planners)
@@ -35,8 +35,24 @@ DEFAULT_DIR = Path("inventory")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_options = {"debug": False}  # the options before the command, for this one run
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")] = False,
+) -> None:
+    """A private WireGuard mesh for Erlang/Elixir clusters, with distribution bound to it."""
+    _options["debug"] = debug
+
+
+def debugging() -> bool:
+    return _options["debug"]
+
+
 def handles_errors(fn: F) -> F:
-    """Print a domain error on one line and exit with its status; never a traceback."""
+    """Print a domain error on one line and exit with its status; a bug on one line too (exit 3), or
+    with its traceback under --debug."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -47,6 +63,14 @@ def handles_errors(fn: F) -> F:
 
             err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as e:
+            if debugging():
+                raise
+            err.print(f"internal error (a bug in meshbeam), {type(e).__name__}: {e}; `meshbeam --debug ...` shows "
+                      "where", markup=False, soft_wrap=True)
+            raise typer.Exit(BUG_EXIT) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -385,6 +409,9 @@ def _print_results(runs: list[Any], dry_run: bool) -> None:
         )
         table.add_row(r.host.name, f"[{colours[r.status]}]{r.status}[/]", escape(detail))
     out.print(table)
+    for r in runs:
+        if r.trace and debugging():
+            err.print(f"{r.host.name}: {r.trace}", markup=False)
     if all(r.status == "no changes" for r in runs):
         out.print("no changes")
 

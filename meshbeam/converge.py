@@ -29,6 +29,7 @@ class HostRun:
     plan: planning.HostPlan | None = None
     error: str | None = None
     applied: bool = False
+    trace: str | None = None  # a bug's traceback, shown with --debug
 
     @property
     def status(self) -> str:
@@ -68,7 +69,7 @@ def prepare(
 
     outcomes = remote.for_each(((h.name, h) for h in hosts), one, parallel)
     return [
-        o.value if isinstance(o.value, HostRun) else HostRun(h, error=_reason(o.error))
+        o.value if isinstance(o.value, HostRun) else HostRun(h, error=_reason(o.error), trace=o.trace)
         for o, h in zip(outcomes, hosts)
     ]
 
@@ -101,7 +102,8 @@ def apply(runs: list[HostRun], parallel: int, progress: Progress) -> list[HostRu
 
     todo = [(r.host.name, r) for r in runs if r.error is None and r.plan and not r.plan.empty]
     for o in remote.for_each(todo, one, parallel):
-        by_name[o.host] = o.value if isinstance(o.value, HostRun) else replace(by_name[o.host], error=_reason(o.error))
+        by_name[o.host] = (o.value if isinstance(o.value, HostRun)
+                           else replace(by_name[o.host], error=_reason(o.error), trace=o.trace))
     return [by_name[r.host.name] for r in runs]
 
 

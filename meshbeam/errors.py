@@ -1,4 +1,11 @@
-"""Error types. Each carries a one-line message meant for people, never a secret."""
+"""Error types. Each carries a one-line message meant for people, never a secret.
+
+Every expected failure is a MeshbeamError: the CLI prints its message on one line and exits with
+its code (input 2, anything else 1). Any other exception is a bug in meshbeam: the CLI says so on
+one line and exits 3, or shows the traceback with `--debug`.
+"""
+
+BUG_EXIT = 3
 
 
 class MeshbeamError(Exception):
@@ -19,3 +26,13 @@ class RemoteError(MeshbeamError):
 
 class LockedError(MeshbeamError):
     """Another meshbeam process holds the inventory lock."""
+
+
+class PlanError(MeshbeamError):
+    """A host cannot be converged as it is: a tool is missing, a file is one meshbeam must not touch."""
+
+
+class ContentError(PlanError, ValueError):
+    """A file's text that meshbeam cannot rewrite safely (vm.args, env.sh, an -args_file include).
+
+    Also a ValueError: the pure text modules that raise it say what is wrong with a value."""

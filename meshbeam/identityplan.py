@@ -15,7 +15,8 @@ import posixpath
 from . import distmod
 from .command import Cmd, join, sh
 from .inventory import Host, Mesh
-from .plan import Action, Facts, PlanError, Write, write_if_needed
+from .errors import PlanError
+from .plan import Action, Facts, Write, write_if_needed
 
 STAMP_PATH = f"{distmod.EBIN_DIR}/{distmod.MODULE}.sha256"
 TOOLS = ("erlc",)

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from . import wireguard
 from .command import Cmd, sh
+from .errors import PlanError
 from .inventory import Host, Mesh
 
 
@@ -97,10 +98,6 @@ class HostPlan:
     @property
     def empty(self) -> bool:
         return not self.writes and not self.actions and not self.removes
-
-
-class PlanError(Exception):
-    """The host cannot be converged as it is (for example a tool is missing)."""
 
 
 WG_TOOLS = ("wg", "wg-quick", "ip")
@@ -249,10 +246,7 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     if host.vm_args:
         from . import beamplan
 
-        try:
-            beam_writes, beam_actions, beam_notes = beamplan.layer(mesh, host, secrets.cookie(), facts)
-        except ValueError as e:
-            raise PlanError(str(e)) from None
+        beam_writes, beam_actions, beam_notes = beamplan.layer(mesh, host, secrets.cookie(), facts)
         writes += beam_writes
         notes += beam_notes
     from . import systemdplan

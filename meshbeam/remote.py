@@ -18,6 +18,7 @@ import ipaddress
 import os
 import posixpath
 import re
+import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, LiteralString, TypeVar
 
 from . import hostlib
 from .command import B64, Cmd, Sh, lines, sh
-from .errors import RemoteError
+from .errors import MeshbeamError, RemoteError
 from .inventory import Host, parse_ssh_target
 from .plan import Facts, FileFact, HostPlan, Query, Write
 
@@ -288,6 +289,7 @@ class Outcome:
     host: str
     value: object | None = None
     error: str | None = None
+    trace: str | None = None  # the traceback of a bug (an exception that is not a MeshbeamError)
 
 
 def for_each(items: Iterable[tuple[str, T]], fn: Callable[[str, T], object], parallel: int) -> list[Outcome]:
@@ -297,10 +299,10 @@ def for_each(items: Iterable[tuple[str, T]], fn: Callable[[str, T], object], par
         name, arg = item
         try:
             return Outcome(name, fn(name, arg))
-        except RemoteError as e:
+        except MeshbeamError as e:
             return Outcome(name, error=str(e))
-        except Exception as e:  # noqa: BLE001 - any failure on one host is reported for that host
-            return Outcome(name, error=f"{type(e).__name__}: {e}")
+        except Exception as e:  # noqa: BLE001 - a bug on one host is reported for that host, with its traceback
+            return Outcome(name, error=f"internal error, {type(e).__name__}: {e}", trace=traceback.format_exc())
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         return list(pool.map(one, list(items)))

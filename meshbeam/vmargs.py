@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from .errors import ContentError
+
 MARK_BEGIN = "## meshbeam:begin (managed by meshbeam; edits inside are overwritten)"
 MARK_END = "## meshbeam:end"
 # How meshbeam marks a user line it turned off (vm.args: a comment; env.sh: `: #`, see
@@ -249,7 +251,7 @@ def find_block(lines: list[str]) -> tuple[int, int] | None:
     if not begins and not ends:
         return None
     if len(begins) != 1 or len(ends) != 1 or ends[0] < begins[0]:
-        raise ValueError("the meshbeam block markers are damaged (need one begin, then one end); fix by hand")
+        raise ContentError("the meshbeam block markers are damaged (need one begin, then one end); fix by hand")
     return begins[0], ends[0]
 
 
@@ -296,7 +298,7 @@ def _disable_conflicts(lines: list[str], owned: frozenset[str]) -> list[str]:
         kept = " ".join(" ".join(map(_quote, k)) for _, k in splits if k)
         if kept:
             if "\n" in kept:
-                raise ValueError(f"line {first}: an argument holds a newline; split that line by hand")
+                raise ContentError(f"line {first}: an argument holds a newline; split that line by hand")
             end = "\n" if out[last - 1].endswith("\n") else ""
             out[last - 1] += ("" if end else "\n") + kept + KEPT + end
     return out
@@ -311,7 +313,7 @@ def apply_block(original: str, s: DistSettings) -> str:
     """
     nul = nul_line(original)
     if nul is not None:
-        raise ValueError(f"vm.args line {nul} has a NUL byte: erlexec stops reading there; remove it")
+        raise ContentError(f"vm.args line {nul} has a NUL byte: erlexec stops reading there; remove it")
     lines = text_lines(original)
     found = find_block(lines)
     if found:

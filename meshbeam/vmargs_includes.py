@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from .errors import ContentError
 from .vmargs import DIST_FLAGS, OWNED_KERNEL, flags, kernel_pairs, nul_line, tokenize
 
 # erlexec follows -args_file without a limit (a file that includes itself loops forever);
@@ -109,10 +110,10 @@ def included_conflicts(text: str, included: Mapping[str, str | None]) -> list[In
 
 
 def check(text: str, included: Mapping[str, str | None]) -> None:
-    """Raise ValueError naming the first of included_conflicts, if any."""
+    """Raise ContentError naming the first of included_conflicts, if any."""
     conflicts = included_conflicts(text, included)
     if conflicts:
-        raise ValueError(str(conflicts[0]))
+        raise ContentError(str(conflicts[0]))
 
 
 def gather(text: str, read: Callable[[str], str | None]) -> dict[str, str | None]:

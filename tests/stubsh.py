@@ -20,6 +20,7 @@ from pathlib import Path
 
 from meshbeam import keys, plan, remote, status, tinc
 from meshbeam.command import Cmd
+from meshbeam.errors import PlanError
 from meshbeam.inventory import Host, Mesh, Peer
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact
@@ -212,7 +213,7 @@ def assert_no_value_runs(mesh: Mesh, store: KeyStore, value: str, variants: Iter
     for field, m, host in variants:
         try:
             scripts = list(every_script(m, host, Renamed(store, value)))  # type: ignore[arg-type]
-        except (plan.PlanError, ValueError) as e:
+        except (PlanError, ValueError) as e:
             refused.append(f"{field}: {e}")
             continue
         runs += [(field, label, script, host) for label, script in scripts]

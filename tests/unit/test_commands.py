@@ -16,6 +16,7 @@ import pytest
 
 from meshbeam import plan, remote
 from meshbeam.command import B64, Cmd, Secret, Sh, sh
+from meshbeam.errors import PlanError
 from meshbeam.inventory import Host, Mesh
 from meshbeam.keys import KeyStore
 from meshbeam.plan import FileFact
@@ -42,7 +43,7 @@ def _together(mesh: Mesh, store: KeyStore, value: str) -> Iterator[tuple[str, Me
         candidate = replace(host, **change)
         try:
             list(every_script(replace(mesh, hosts=(mesh.hosts[0], candidate)), candidate, Renamed(store, value)))
-        except (plan.PlanError, ValueError):
+        except (PlanError, ValueError):
             continue
         host, fields = candidate, fields + [field]
     assert fields[:1] == ["vm_args"], f"{mesh.backend}: a hostile vm_args path was refused: nothing reaches a script"
@@ -99,7 +100,7 @@ def test_a_link_is_refused_by_the_plan_naming_host_and_path(fixed):
     key = "~mbapp/.erlang.cookie"
     facts.files[key] = FileFact(key, True, problem="is a symbolic link", actor="mbapp")
     for planner in (plan.build, plan.teardown):
-        with pytest.raises(plan.PlanError, match=r"s2: ~mbapp/\.erlang\.cookie is a symbolic link"):
+        with pytest.raises(PlanError, match=r"s2: ~mbapp/\.erlang\.cookie is a symbolic link"):
             planner(mesh, host, store, facts)
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from meshbeam import distmod, identityplan
 from meshbeam.inventory import Host, Mesh
-from meshbeam.plan import Facts, FileFact, PlanError
+from meshbeam.errors import PlanError
+from meshbeam.plan import Facts, FileFact
 
 HOST = Host("s1", "root@198.51.100.11", "198.18.0.1", "198.51.100.11:51820", "A" * 43 + "=",
             vm_args="/srv/app/vm.args")

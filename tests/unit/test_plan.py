@@ -9,6 +9,7 @@ import pytest
 
 from meshbeam import inventory, plan, remote, wireguard
 from meshbeam.command import sh
+from meshbeam.errors import PlanError
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan, Write
 
@@ -63,7 +64,7 @@ def test_stale_address_is_reconciled(inv):
 
 def test_missing_tools_are_a_clear_error(inv):
     facts = replace(host_facts(inv, iface=True, same=True), tools=frozenset({"ip"}))
-    with pytest.raises(plan.PlanError, match="wg, wg-quick not found on the host"):
+    with pytest.raises(PlanError, match="wg, wg-quick not found on the host"):
         build(inv, facts)
 
 
