@@ -14,7 +14,7 @@ from . import envsh, firewallplan, identityplan, vmargs, vmargs_includes, vmargs
 from .command import Cmd, Sh, lines, sh
 from .errors import PlanError
 from .inventory import Host, Mesh
-from .plan import Action, Facts, Write, original, restore, write_if_needed
+from .plantypes import Action, Facts, Write, original, restore, write_if_needed
 
 TOOLS = ("nft", "erl") + identityplan.TOOLS
 BACKUP_SUFFIX = ".meshbeam-orig"
@@ -123,7 +123,7 @@ def writes(mesh: Mesh, host: Host, cookie: str, facts: Facts, new_vm: bytes) -> 
     backup = facts.files[host.vm_args + BACKUP_SUFFIX]
     if vm.exists and not backup.exists and vmargs.MARK_BEGIN.encode() not in (vm.content or b""):
         # Keep the user's original once, before the first rewrite.
-        kept_by = backup.actor if backup.actor != "root" else owner  # see plan.write_if_needed
+        kept_by = backup.actor if backup.actor != "root" else owner  # see plantypes.write_if_needed
         out.append(Write(backup.path, vm.content or b"", mode, kept_by, False, "backup", backup, backup.actor))
     if host.mix_release:
         # The release sets its node name from env.sh (RELEASE_NODE), never from vm.args.

@@ -559,7 +559,7 @@ def export_dist_module() -> None:
 @handles_errors
 def seal(dir: DirOpt = DEFAULT_DIR) -> None:
     """Encrypt DIR/keys/ into DIR/keys.sealed with a passphrase (prompt or MESHBEAM_PASSPHRASE)."""
-    from .keys import seal_inventory
+    from .sealing import seal_inventory
 
     path = seal_inventory(dir)
     out.print(f"sealed the secrets into {path}; {dir / 'keys'} is gone")
@@ -572,7 +572,7 @@ def seal(dir: DirOpt = DEFAULT_DIR) -> None:
 @handles_errors
 def unseal(dir: DirOpt = DEFAULT_DIR) -> None:
     """Decrypt DIR/keys.sealed back into DIR/keys/ (0700, files 0600)."""
-    from .keys import unseal_inventory
+    from .sealing import unseal_inventory
 
     path = unseal_inventory(dir)
     out.print(f"unsealed the secrets into {path}; {dir / 'keys.sealed'} is gone")

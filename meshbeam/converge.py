@@ -13,20 +13,21 @@ from typing import TYPE_CHECKING
 from . import beamplan, remote, vmargs_includes
 from . import plan as planning
 from .inventory import Host, Mesh
+from .plantypes import Facts, HostPlan, Query
 from .keys import KeyStore
 
 if TYPE_CHECKING:
     from fabric import Connection
 
 Progress = Callable[[str, str], None]  # (host name, stage) -> None
-Planner = Callable[[Mesh, Host, planning.Secrets, planning.Facts], planning.HostPlan]
+Planner = Callable[[Mesh, Host, planning.Secrets, Facts], HostPlan]
 
 
 @dataclass(frozen=True)
 class HostRun:
     host: Host
     conn: Connection | None = None
-    plan: planning.HostPlan | None = None
+    plan: HostPlan | None = None
     error: str | None = None
     applied: bool = False
     trace: str | None = None  # a bug's traceback, shown with --debug
@@ -74,14 +75,14 @@ def prepare(
     ]
 
 
-def _with_included(conn: Connection, mesh: Mesh, host: Host, facts: planning.Facts) -> planning.Facts:
+def _with_included(conn: Connection, mesh: Mesh, host: Host, facts: Facts) -> Facts:
     """Read the files vm.args pulls in with -args_file, a level per round trip (none when it has no
     -args_file line); a chain deeper than vmargs allows is reported by the plan."""
     for _ in range(vmargs_includes.MAX_INCLUDE_DEPTH):
         paths = beamplan.included_paths(host, facts)
         if not paths:
             break
-        more = remote.gather(conn, planning.Query(mesh.interface, paths, ()))
+        more = remote.gather(conn, Query(mesh.interface, paths, ()))
         facts = replace(facts, files={**facts.files, **more.files})
     return facts
 

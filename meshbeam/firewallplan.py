@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import firewall, units
 from .command import sh
 from .inventory import Mesh
-from .plan import Action, Facts, Write, write_if_needed
+from .plantypes import Action, Facts, Write, write_if_needed
 
 NFT_FILE = units.FIREWALL_RULES_PATH
 NFT_TABLE = "meshbeam"

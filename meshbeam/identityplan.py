@@ -16,7 +16,7 @@ from . import distmod
 from .command import Cmd, join, sh
 from .inventory import Host, Mesh
 from .errors import PlanError
-from .plan import Action, Facts, Write, write_if_needed
+from .plantypes import Action, Facts, Write, write_if_needed
 
 STAMP_PATH = f"{distmod.EBIN_DIR}/{distmod.MODULE}.sha256"
 TOOLS = ("erlc",)

@@ -29,7 +29,7 @@ from . import hostlib
 from .command import B64, Cmd, Sh, lines, sh
 from .errors import MeshbeamError, RemoteError
 from .inventory import Host, parse_ssh_target
-from .plan import Facts, FileFact, HostPlan, Query, Write
+from .plantypes import Facts, FileFact, HostPlan, Query, Write
 
 if TYPE_CHECKING:
     from fabric import Connection

@@ -13,17 +13,17 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import sandbox_fs
+from . import sandbox_fs, sandbox_net
 from . import sandbox_proc as proc
 from .fsutil import atomic_write
 from .sandbox_exec import CommandError, run, spawn
 from .sandbox_fs import SandboxError
+from .sandbox_net import Spec
 from .sandbox_proc import PATH, pid1
 
 UNDERLAY_GW, NAT_UNDERLAY = "198.51.100.1", "198.51.100.2"
@@ -32,13 +32,6 @@ MESH_RANGE = "198.18.0.0/15"  # the tests' mesh addresses; blackholed in the mac
 REQUIRED = ("ip", "nsenter", "unshare", "sshd", "ssh-keygen", "nft")
 BIND_DIRS = {"/etc/wireguard": 0o700, "/etc/tinc": 0o755, "/etc/meshbeam": 0o755, "/root": 0o700, "/srv": 0o755}
 READY = "/run/meshbeam-ready"
-NAT_RULES = """table ip meshbeam_nat {
-  chain postrouting { type nat hook postrouting priority srcnat; policy accept;
-    ip saddr 203.0.113.0/24 oifname "ul0" masquerade; }
-  chain lan_guard { type filter hook forward priority filter; policy accept;
-    iifname "ul0" oifname "lan0" ct state != { established, related } drop; }
-}
-"""
 
 
 @dataclass(frozen=True)
@@ -68,15 +61,6 @@ class Sandbox:
         if not found:
             raise SandboxError(f"sandbox {self.prefix} has no host {name!r}")
         return found[0]
-
-
-@dataclass(frozen=True)
-class _Spec:
-    name: str
-    role: str  # "server" | "nat" | "laptop"
-    address: str
-    ports: list[list[str]]  # [root-side veth, root bridge, name inside, cidr]
-    gateway: str | None = None
 
 
 def _dir(prefix: str, state_dir: Path | None, *, create: bool = False) -> Path:
@@ -109,42 +93,21 @@ def _check_free() -> None:
         raise SandboxError(f"{m.group(1)} already holds 198.51.100.0/24 (another sandbox?); take that down first")
 
 
-def _specs(prefix: str, n: int, laptop: bool) -> list[_Spec]:
+def _specs(prefix: str, n: int, laptop: bool) -> list[Spec]:
     br, lan = f"{prefix}-br", f"{prefix}-lan"
     out = []
     for i in range(1, n + 1):
         ip = f"198.51.100.{10 + i}"
-        out.append(_Spec(f"s{i}", "server", ip, [[f"{prefix}-s{i}-u", br, "ul0", f"{ip}/24"]]))
+        out.append(Spec(f"s{i}", "server", ip, [[f"{prefix}-s{i}-u", br, "ul0", f"{ip}/24"]]))
     if laptop:  # The LAN is a root bridge of its own (no address): rebooting nat never cuts the laptop's link.
-        out.append(_Spec("nat", "nat", NAT_UNDERLAY, [[f"{prefix}-nat-u", br, "ul0", f"{NAT_UNDERLAY}/24"],
+        out.append(Spec("nat", "nat", NAT_UNDERLAY, [[f"{prefix}-nat-u", br, "ul0", f"{NAT_UNDERLAY}/24"],
                                                        [f"{prefix}-nat-l", lan, "lan0", f"{NAT_LAN}/24"]]))
-        out.append(_Spec("laptop", "laptop", LAPTOP_LAN, [[f"{prefix}-lap-l", lan, "lan0", f"{LAPTOP_LAN}/24"]],
+        out.append(Spec("laptop", "laptop", LAPTOP_LAN, [[f"{prefix}-lap-l", lan, "lan0", f"{LAPTOP_LAN}/24"]],
                          gateway=NAT_LAN))
     return out
 
 
-def _mac(ip: str) -> str:
-    return "02:00:" + ":".join(f"{int(b):02x}" for b in ip.split("/")[0].split("."))
-
-
-def _net(prefix: str, spec: _Spec) -> None:
-    ns = f"{prefix}-{spec.name}"
-    proc.sh(["ip", "netns", "add", ns])
-    proc.sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-    for veth, bridge, inner, cidr in spec.ports:
-        # A fixed MAC per address, as a real NIC keeps across reboots, so neighbours' ARP caches stay right.
-        proc.sh(["ip", "link", "add", veth, "type", "veth", "peer", "name", inner, "address", _mac(cidr), "netns", ns])
-        proc.sh(["ip", "link", "set", veth, "master", bridge, "up"])
-        proc.sh(["ip", "-n", ns, "addr", "add", cidr, "dev", inner])
-        proc.sh(["ip", "-n", ns, "link", "set", inner, "up"])
-    if spec.gateway:
-        proc.sh(["ip", "-n", ns, "route", "add", "default", "via", spec.gateway])
-    if spec.role == "nat":  # forwarding and masquerade inside the router only; it has no default route
-        proc.sh(["ip", "netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
-        proc.sh(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=NAT_RULES.encode())
-
-
-def _holder(prefix: str, spec: _Spec, state_dir: Path) -> int:
+def _holder(prefix: str, spec: Spec, state_dir: Path) -> int:
     """Start the long-lived process that owns the host's namespaces (trap: getting into a host)."""
     disk, state = state_dir / "hosts" / spec.name, shlex.quote(str(state_dir))
     steps = [
@@ -171,24 +134,8 @@ def _holder(prefix: str, spec: _Spec, state_dir: Path) -> int:
                             start_new_session=True, env={"PATH": PATH}).pid
 
 
-def _host_key(spec: _Spec, disk: Path) -> Path:
-    key = disk / "ssh_host_ed25519_key"
-    if not key.exists():  # kept across reboots, so known_hosts stays valid
-        proc.sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", spec.name, "-f", str(key)])
-    key.chmod(0o600)
-    return key
-
-
-def sshd_options(address: str, host_key: str, authorized_keys: str) -> list[str]:
-    """What a sandbox host's sshd needs on top of the defaults (trap: sshd settings for a sandbox host)."""
-    return [f"ListenAddress {address}", f"HostKey {host_key}", f"AuthorizedKeysFile {authorized_keys}",
-            "StrictModes no", "UsePAM no", "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "PrintMotd no", "PrintLastLog no", f"SetEnv PATH={PATH}",
-            "MaxStartups 100:30:200", "MaxSessions 100"]  # parallel Fabric connections are not refused
-
-
-def _start_sshd(spec: _Spec, pid: int, disk: Path, ssh_dir: Path) -> None:
-    key, cfg = _host_key(spec, disk), disk / "sshd_config"
+def _start_sshd(spec: Spec, pid: int, disk: Path, ssh_dir: Path) -> None:
+    key, cfg = sandbox_net.host_key(spec, disk), disk / "sshd_config"
     options = sshd_options(spec.address, str(key), str(ssh_dir / "authorized_keys"))
     sandbox_fs.write_new(cfg, "\n".join([*options, "Port 22", "PidFile /run/sshd.pid",
                                          "Subsystem sftp internal-sftp", ""]))
@@ -196,18 +143,10 @@ def _start_sshd(spec: _Spec, pid: int, disk: Path, ssh_dir: Path) -> None:
     proc.sh(["nsenter", "-t", str(pid), "-n", "-m", "-u", "/usr/sbin/sshd", "-f", str(cfg), "-E", str(disk / "sshd.log")])
 
 
-def _accepts(address: str) -> bool:
-    try:
-        socket.create_connection((address, 22), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def _boot(prefix: str, specs: list[_Spec], state_dir: Path) -> dict[str, int]:
+def _boot(prefix: str, specs: list[Spec], state_dir: Path) -> dict[str, int]:
     """Namespaces, links, holders and sshd for some hosts; returns name -> holder PID."""
     for spec in specs:
-        _net(prefix, spec)
+        sandbox_net.net(prefix, spec)
     pids = {s.name: _holder(prefix, s, state_dir) for s in specs}
     for s in specs:
         failure = f"sandbox host {s.name} did not come up (its mounts failed?)"
@@ -219,11 +158,11 @@ def _boot(prefix: str, specs: list[_Spec], state_dir: Path) -> dict[str, int]:
     for s in servers:
         _start_sshd(s, pids[s.name], state_dir / "hosts" / s.name, state_dir / "ssh")
     for s in servers:
-        proc.until(lambda: _accepts(s.address), 10, f"sshd on sandbox host {s.name} ({s.address}) does not answer")
+        proc.until(lambda: sandbox_net.accepts(s.address), 10, f"sshd on sandbox host {s.name} ({s.address}) does not answer")
     return pids
 
 
-def _write_ssh_files(ssh: Path, state_dir: Path, specs: list[_Spec]) -> None:
+def _write_ssh_files(ssh: Path, state_dir: Path, specs: list[Spec]) -> None:
     keys = [(s.address, (state_dir / "hosts" / s.name / "ssh_host_ed25519_key.pub").read_text().split()[:2])
             for s in specs if s.role == "server"]
     atomic_write(ssh / "known_hosts", "".join(f"{addr} {kind} {key}\n" for addr, (kind, key) in keys))
@@ -250,12 +189,12 @@ def _remove_empty(dirs: list[str]) -> None:
             os.rmdir(d)
 
 
-def _record(spec: _Spec, pid: int) -> dict:
+def _record(spec: Spec, pid: int) -> dict:
     return {**asdict(spec), "holder_pid": pid, "holder_start": proc.started(pid)}
 
 
-def _spec(record: dict) -> _Spec:
-    return _Spec(**{k: record[k] for k in ("name", "role", "address", "ports", "gateway")})
+def _spec(record: dict) -> Spec:
+    return Spec(**{k: record[k] for k in ("name", "role", "address", "ports", "gateway")})
 
 
 def _state(state_dir: Path) -> dict:
@@ -383,7 +322,7 @@ def up(n: int, *, laptop: bool = False, prefix: str = "mbx", state_dir: Path | N
     booted = [s for s in specs if not (systemd and s.role == "server")]
     try:
         # A fixed MAC: a bridge otherwise takes its lowest port's, which changes when a host reboots.
-        proc.sh(["ip", "link", "add", f"{prefix}-br", "address", _mac(UNDERLAY_GW), "type", "bridge"])
+        proc.sh(["ip", "link", "add", f"{prefix}-br", "address", sandbox_net.mac(UNDERLAY_GW), "type", "bridge"])
         proc.sh(["ip", "addr", "add", f"{UNDERLAY_GW}/24", "dev", f"{prefix}-br"])
         proc.sh(["ip", "link", "set", f"{prefix}-br", "up"])
         if laptop:

@@ -24,11 +24,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from . import sandbox as sb
-from . import sandbox_fs
+from . import sandbox_fs, sandbox_net
 from . import sandbox_proc as proc
 from .fsutil import atomic_write
 from .sandbox_fs import SandboxError
+from .sandbox_net import Spec
 
 LAYERS = ("etc", "var", "root", "srv")
 SYSTEMD = "/lib/systemd/systemd"
@@ -96,7 +96,7 @@ def _remove_cgroup(path: Path) -> None:
 def preflight(state_dir: Path) -> None:
     if not os.access(SYSTEMD, os.X_OK):
         raise SandboxError(f"systemd sandbox hosts boot the machine's systemd, and {SYSTEMD} is missing")
-    if not all(shutil.which(b, path=sb.PATH) for b in ("setpriv", "mknod")):
+    if not all(shutil.which(b, path=proc.PATH) for b in ("setpriv", "mknod")):
         raise SandboxError("systemd sandbox hosts need setpriv and mknod (apt-get install util-linux coreutils)")
     if not re.fullmatch(r"[A-Za-z0-9/._-]+", str(state_dir)):  # it goes into overlayfs mount options
         raise SandboxError(f"sandbox state directory {state_dir}: systemd hosts want only [A-Za-z0-9/._-] in it")
@@ -114,18 +114,18 @@ def _put(layer: Path, rel: str, data: bytes | str, mode: int = 0o644) -> None:
     sandbox_fs.write_new(path, data, mode)
 
 
-def _prepare(spec: sb._Spec, disk: Path, ssh_dir: Path) -> None:
+def _prepare(spec: Spec, disk: Path, ssh_dir: Path) -> None:
     """The host's first disk: its own machine-id, hostname, host key and sshd settings, and the masks."""
     for layer in LAYERS:
         upper = disk / f"{layer}.upper"
         os.mkdir(upper, os.stat(f"/{layer}").st_mode & 0o7777)  # the merged root takes the upper's mode
         os.mkdir(disk / f"{layer}.work", 0o700)
     etc = disk / "etc.upper"
-    key = sb._host_key(spec, disk)
+    key = sandbox_net.host_key(spec, disk)
     _put(etc, "ssh/ssh_host_ed25519_key", key.read_bytes(), 0o600)
     _put(etc, "ssh/ssh_host_ed25519_key.pub", key.with_suffix(".pub").read_bytes())
     _put(etc, "ssh/meshbeam-sandbox_authorized_keys", (ssh_dir / "authorized_keys").read_bytes())
-    options = sb.sshd_options(spec.address, "/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/meshbeam-sandbox_authorized_keys")
+    options = sandbox_net.sshd_options(spec.address, "/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/meshbeam-sandbox_authorized_keys")
     _put(etc, "ssh/sshd_config.d/meshbeam-sandbox.conf", "\n".join(options) + "\n")
     # Debian's sshd_config includes sshd_config.d/*.conf first, and the first value of an option wins.
     _put(etc, "machine-id", secrets.token_hex(16) + "\n", 0o444)  # and so a MAC of its own from udev's policy
@@ -137,7 +137,7 @@ def _prepare(spec: sb._Spec, disk: Path, ssh_dir: Path) -> None:
     sandbox_fs.write_new(disk / "console.log", b"")
 
 
-def start(prefix: str, spec: sb._Spec, state_dir: Path) -> dict:
+def start(prefix: str, spec: Spec, state_dir: Path) -> dict:
     """Prepare a host's disk and start its supervisor; returns the host's record for sandbox.json."""
     disk = state_dir / "hosts" / spec.name
     disk.mkdir(mode=0o700, parents=True)
@@ -146,7 +146,7 @@ def start(prefix: str, spec: sb._Spec, state_dir: Path) -> dict:
     with open(disk / "supervisor.log", "ab") as log:
         p = subprocess.Popen([sys.executable, "-m", "meshbeam.sandbox_systemd", str(disk)], stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                             env={**os.environ, "PATH": sb.PATH})
+                             env={**os.environ, "PATH": proc.PATH})
     started = proc.started(p.pid)
     atomic_write(disk / "supervisor", f"{p.pid} {started}\n")
     return {**asdict(spec), "systemd": True, "supervisor_pid": p.pid, "supervisor_start": started}
@@ -157,7 +157,7 @@ def _log_tail(disk: Path) -> str:
     return lines[-1] if lines else "no output"
 
 
-def wait_ready(state_dir: Path, spec: sb._Spec, timeout: float = 120) -> None:
+def wait_ready(state_dir: Path, spec: Spec, timeout: float = 120) -> None:
     """Until systemd says the boot is done and sshd answers; a failed unit or a dead host is an error."""
     disk, deadline = state_dir / "hosts" / spec.name, time.monotonic() + timeout
     supervisor = disk / "supervisor"
@@ -165,7 +165,7 @@ def wait_ready(state_dir: Path, spec: sb._Spec, timeout: float = 120) -> None:
     while time.monotonic() < deadline:
         if proc.pid_file(supervisor) is None:
             raise SandboxError(f"sandbox host {spec.name} stopped while booting: {_log_tail(disk)}")
-        pid = sb.pid1(state_dir, spec.name)
+        pid = proc.pid1(state_dir, spec.name)
         if pid is not None:
             try:
                 state = subprocess.run(["nsenter", "-t", str(pid), "-a", "systemctl", "is-system-running", "--wait"],
@@ -183,14 +183,14 @@ def wait_ready(state_dir: Path, spec: sb._Spec, timeout: float = 120) -> None:
         time.sleep(0.1)
     else:
         raise SandboxError(f"sandbox host {spec.name} did not finish booting in {timeout:g} s ({state or 'no PID 1'})")
-    proc.until(lambda: sb._accepts(spec.address), max(1.0, deadline - time.monotonic()),
+    proc.until(lambda: sandbox_net.accepts(spec.address), max(1.0, deadline - time.monotonic()),
               f"sshd on sandbox host {spec.name} ({spec.address}) does not answer")
 
 
-def reboot(state_dir: Path, spec: sb._Spec, timeout: float = 120) -> None:
+def reboot(state_dir: Path, spec: Spec, timeout: float = 120) -> None:
     """Ask the host's systemd for a reboot (as `systemctl reboot` does) and wait for the next boot to finish."""
     disk = state_dir / "hosts" / spec.name
-    old = (disk / "pid1").read_text() if sb.pid1(state_dir, spec.name) else None
+    old = (disk / "pid1").read_text() if proc.pid1(state_dir, spec.name) else None
     if old is None:
         raise SandboxError(f"sandbox host {spec.name} is not running")
     os.kill(int(old.split()[0]), signal.SIGRTMIN + 5)
@@ -198,7 +198,7 @@ def reboot(state_dir: Path, spec: sb._Spec, timeout: float = 120) -> None:
     def next_boot() -> bool:
         if proc.pid_file(disk / "supervisor") is None:
             raise SandboxError(f"sandbox host {spec.name} did not come back from its reboot: {_log_tail(disk)}")
-        return sb.pid1(state_dir, spec.name) is not None and (disk / "pid1").read_text() != old
+        return proc.pid1(state_dir, spec.name) is not None and (disk / "pid1").read_text() != old
 
     proc.until(next_boot, timeout, f"sandbox host {spec.name} did not boot again within {timeout:g} s")
     wait_ready(state_dir, spec, timeout)
@@ -209,7 +209,7 @@ def power_off_all(prefix: str, state_dir: Path, timeout: float = 30) -> None:
     disks = [d for d in (state_dir / "hosts").iterdir() if (d / "supervisor").exists()]
     for disk in disks:
         sandbox_fs.write_new(disk / "stop", b"")  # the supervisor boots nothing again, whatever the signal
-        if (pid := sb.pid1(state_dir, disk.name)) is not None:
+        if (pid := proc.pid1(state_dir, disk.name)) is not None:
             os.kill(pid, signal.SIGRTMIN + 4)
     deadline = time.monotonic() + timeout
     for disk in disks:
@@ -219,10 +219,10 @@ def power_off_all(prefix: str, state_dir: Path, timeout: float = 30) -> None:
             try:
                 proc.until(lambda: proc.dead(supervisor), with_time, "")
             except SandboxError:  # a host that would not stop: its namespace dies with its PID 1
-                if (pid := sb.pid1(state_dir, disk.name)) is not None:
+                if (pid := proc.pid1(state_dir, disk.name)) is not None:
                     os.kill(pid, signal.SIGKILL)
                 proc.until(lambda: proc.dead(supervisor), 10, f"sandbox host {disk.name}'s supervisor does not end")
-        if (pid := sb.pid1(state_dir, disk.name)) is not None:  # a host whose supervisor was killed
+        if (pid := proc.pid1(state_dir, disk.name)) is not None:  # a host whose supervisor was killed
             os.kill(pid, signal.SIGKILL)
             proc.until(lambda: proc.dead(pid), 10, f"sandbox host {disk.name} does not end")
         (disk / "supervisor").unlink()
@@ -248,17 +248,17 @@ def supervise(disk: Path) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the host's reboot is not ours to die of
     fields = json.loads((disk / "spec.json").read_text())
     prefix = fields.pop("prefix")
-    spec = sb._Spec(**fields)
+    spec = Spec(**fields)
     cgroup = _cgroup(prefix, spec.name)
     while True:
-        sb._net(prefix, spec)
+        sandbox_net.net(prefix, spec)
         cgroup.mkdir(exist_ok=True)
         # PID 1's environment: `container` tells systemd it shares a kernel, as in any container.
         unshare = subprocess.Popen(
             ["ip", "netns", "exec", f"{prefix}-{spec.name}", "unshare", "--fork", "--pid", "--mount", "--uts",
              "--ipc", "--cgroup", "--mount-proc", "--propagation", "private", "sh", "-c", BOOT, "boot", str(disk),
              spec.name],
-            stdin=subprocess.DEVNULL, env={"PATH": sb.PATH, "container": "meshbeam-sandbox"},
+            stdin=subprocess.DEVNULL, env={"PATH": proc.PATH, "container": "meshbeam-sandbox"},
             preexec_fn=lambda: (cgroup / "cgroup.procs").write_text("0"))
         if (pid := _pid1_of(unshare)) is not None:
             atomic_write(disk / "pid1", f"{pid} {proc.started(pid)}\n")

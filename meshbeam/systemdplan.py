@@ -24,7 +24,7 @@ from . import firewallplan, units
 from .command import Cmd, sh
 from .firewall import EPMD_PORT
 from .inventory import Host, Mesh
-from .plan import Action, Facts, Write, write_if_needed
+from .plantypes import Action, Facts, Write, write_if_needed
 
 EPMD_UNITS = (units.EPMD_SOCKET, units.EPMD_SERVICE)
 TINC_SERVICE = "tinc.service"

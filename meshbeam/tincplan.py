@@ -11,9 +11,10 @@ from typing import Protocol
 from . import tinc
 from .command import Cmd, sh
 from .inventory import Host, Mesh, Peer
-from .plan import Action, Facts, FileFact, Write, write_if_needed
+from .plantypes import Action, Facts, FileFact, Write, original, restore, write_if_needed
 
 TOOLS = ("tincd", "ip")
+PACKAGE = "tinc"
 
 
 class Secrets(Protocol):
@@ -39,6 +40,7 @@ def files(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> tinc.Files:
 
 
 def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, Cmd], ...], tuple[str, ...]]:
+    """(paths, tools, probes, directories to list)."""
     b = base(mesh)
     paths = tuple(f"{b}/{p}" for p in ("tinc.conf", "rsa_key.priv", "tinc-up", "tinc-down"))
     paths += tuple(f"{b}/hosts/{tinc.tinc_name(m.name)}" for m in mesh.members)
@@ -48,6 +50,7 @@ def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tup
 
 
 def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
+    """(writes, removes, actions) for `up`."""
     b = base(mesh)
     writes = []
     for rel, (content, mode) in files(mesh, host, secrets).items():
@@ -88,3 +91,23 @@ def _needs_restart(b: str, w: Write) -> bool:
         return [line for line in text.splitlines() if not line.startswith(b"ConnectTo")]
 
     return settings(w.old.content or b"") != settings(w.content)
+
+
+def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
+    """(writes, removes, actions) for `down`: tincd stopped, the host's own tinc files back or ours gone."""
+    net = mesh.interface
+    writes: list[Write] = []
+    removes: list[str] = []
+    actions = []
+    if "tincd" in facts.flags or (facts.systemd and "mesh-enabled" in facts.flags):
+        stop = sh("systemctl disable --quiet --now {}", f"tinc@{net}") if facts.systemd else sh("tincd -n {} -k", net)
+        actions.append(Action(f"stop tincd -n {net}", stop))
+    b = base(mesh)
+    mine = [p for p in facts.files if p.startswith(b + "/")]
+    if any((original(facts, p) or FileFact(p, False)).exists for p in mine):
+        for p in mine:  # the host had tinc files of its own there: put them back one by one
+            w, r = restore(host, facts, p) or ([], [])
+            writes, removes = writes + w, removes + r
+    elif any(facts.files[p].exists for p in mine):
+        actions.append(Action(f"remove {b}", sh("rm -rf -- {}", b)))
+    return writes, removes, actions

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from meshbeam import keys, plan, remote, status, tinc
+from meshbeam import keys, plan, plantypes, remote, status, tinc
 from meshbeam.command import Cmd
 from meshbeam.errors import PlanError
 from meshbeam.inventory import Host, Mesh, Peer
@@ -120,7 +120,7 @@ def converged_facts(mesh: Mesh, host: Host, store: KeyStore) -> Facts:
         files[key] = FileFact(key, True, w.mode, w.owner, w.content)
     cookie = f"~{host.run_user}/.erlang.cookie"
     if cookie in files:  # the run user had a cookie of its own before meshbeam
-        files[plan.backup_path(cookie)] = FileFact(plan.backup_path(cookie), True, 0o600, "root",
+        files[plantypes.backup_path(cookie)] = FileFact(plantypes.backup_path(cookie), True, 0o600, "root",
                                                    b"meshbeam-backup 1 400 mbapp\nthe user's own cookie")
     return replace(fresh_facts(q, {"iface", "tincd", "nft-table", "node-running"}), files=files)
 

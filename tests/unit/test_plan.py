@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from meshbeam import inventory, plan, remote, wireguard
+from meshbeam import inventory, plan, plantypes, remote, wgplan, wireguard
 from meshbeam.command import sh
 from meshbeam.errors import PlanError
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan, Write
 
-TOOLS = frozenset(plan.WG_TOOLS)
+TOOLS = frozenset(wgplan.TOOLS)
 
 
 def host_facts(inv, *, iface: bool, same: bool, mode: int = 0o600, addrs=("198.18.0.1/24",)) -> Facts:
@@ -140,7 +140,7 @@ def _converged(inv, own_cookie: bytes | None):
     key = "~root/.erlang.cookie"
     files[key] = FileFact(key, True, 0o400, "root", KeyStore(inv).cookie().encode())
     record = b"meshbeam-backup 1 absent\n" if own_cookie is None else b"meshbeam-backup 1 400 root\n" + own_cookie
-    files[plan.backup_path(key)] = FileFact(plan.backup_path(key), True, 0o600, "root", record)
+    files[plantypes.backup_path(key)] = FileFact(plantypes.backup_path(key), True, 0o600, "root", record)
     return mesh, host, Facts(frozenset(q.tools), frozenset(), (), {"root": "/root"}, files)
 
 
@@ -150,7 +150,7 @@ def test_down_restores_the_users_own_cookie_byte_for_byte(inv):
     (w,) = [w for w in p.writes if w.path == "/root/.erlang.cookie"]
     assert w.content == b"the user's own\x00cookie" and w.mode == 0o400 and w.owner == "root"
     assert "/root/.erlang.cookie" not in p.removes
-    assert any(a.label == f"remove {plan.BACKUP_DIR}" for a in p.actions)
+    assert any(a.label == f"remove {plantypes.BACKUP_DIR}" for a in p.actions)
 
 
 def test_down_removes_a_cookie_that_did_not_exist_before(inv):
@@ -167,7 +167,7 @@ def test_up_backs_up_each_replaced_file_once_before_changing_it(inv):
     files["~root/.erlang.cookie"] = FileFact("~root/.erlang.cookie", True, 0o600, "root", b"old")
     facts = Facts(frozenset(q.tools), frozenset({"iface"}), (), {"root": "/root"}, files)
     p = plan.build(mesh, host, KeyStore(inv), facts)
-    backup = plan.backup_path("~root/.erlang.cookie")
+    backup = plantypes.backup_path("~root/.erlang.cookie")
     paths = [w.path for w in p.writes]
     assert paths.index(backup) < paths.index("/root/.erlang.cookie")
     (b,) = [w for w in p.writes if w.path == backup]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import sandbox
+from meshbeam import sandbox, sandbox_net
 
 
 @pytest.mark.parametrize("prefix", ["", "Mbx", "a-b", "1ab", "toolong", "mb_x"])
@@ -26,7 +26,7 @@ def test_interface_names_fit_in_15_chars():
 
 
 def test_fixed_mac_is_local_and_unicast():
-    assert sandbox._mac("198.51.100.11/24") == "02:00:c6:33:64:0b"
+    assert sandbox_net.mac("198.51.100.11/24") == "02:00:c6:33:64:0b"
 
 
 def test_load_without_a_sandbox_is_a_clear_error():

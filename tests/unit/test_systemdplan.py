@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import firewallplan, keys, plan, remote, status, systemdplan, tinc, units
+from meshbeam import firewallplan, keys, plan, plantypes, remote, status, systemdplan, tinc, units
 from meshbeam.inventory import Host, Mesh, Peer
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan
@@ -280,7 +280,7 @@ def test_the_probes_are_in_the_facts_script(tmp_path):
     names = [n for n, _ in q.probes]
     for flag in ("mesh-boot", "mesh-enabled", "fw-enabled", "fw-active", "epmd-masked", "epmd-masked-any", "epmd-wide"):
         assert flag in names
-    assert units.FIREWALL_UNIT_PATH in q.paths and plan.backup_path(units.FIREWALL_UNIT_PATH) not in q.paths
+    assert units.FIREWALL_UNIT_PATH in q.paths and plantypes.backup_path(units.FIREWALL_UNIT_PATH) not in q.paths
     assert "systemctl is-enabled --quiet wg-quick@mb0.service" in remote.facts_script(q)
 
 
