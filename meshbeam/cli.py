@@ -1,18 +1,21 @@
-"""The command line: parse, confirm, print. Domain errors map to exit codes (input 2, run 1)."""
+"""The command line: parse, confirm, print. Errors map to exit codes: input 2, run 1, bug 3 (cli_common).
+
+The sandbox's commands are cli_sandbox's; tables and progress displays are views'.
+"""
 
 # No `from __future__ import annotations` here: typer reads every command's annotations at each
 # start, and as strings it would have to eval each one again (most of its own start-up cost).
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
 from . import inventory, ops
-from .console import Console
-from .errors import BUG_EXIT, InputError, MeshbeamError
+from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, handles_errors, out, parse_only,
+                         print_notes, run_options)
+from .cli_sandbox import sandbox_app
+from .errors import InputError
 from .inventory import Host, Mesh
 
 # Modules that only some commands need (rich's markup and tables, Fabric, crypto, the planners)
@@ -25,17 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rich's help formatter imports markdown-it and pygments
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, emoji=False)  # ":smile:" in a hostile value stays text
-
-DirOpt = Annotated[
-    Path, typer.Option("--dir", envvar="MESHBEAM_DIR", help="Inventory directory.", show_default=True)
-]
-DEFAULT_DIR = Path("inventory")
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-_options = {"debug": False}  # the options before the command, for this one run
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.callback()
@@ -43,36 +36,7 @@ def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")] = False,
 ) -> None:
     """A private WireGuard mesh for Erlang/Elixir clusters, with distribution bound to it."""
-    _options["debug"] = debug
-
-
-def debugging() -> bool:
-    return _options["debug"]
-
-
-def handles_errors(fn: F) -> F:
-    """Print a domain error on one line and exit with its status; a bug on one line too (exit 3), or
-    with its traceback under --debug."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MeshbeamError as e:
-            from rich.markup import escape
-
-            err.print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as e:
-            if debugging():
-                raise
-            err.print(f"internal error (a bug in meshbeam), {type(e).__name__}: {e}; `meshbeam --debug ...` shows "
-                      "where", markup=False, soft_wrap=True)
-            raise typer.Exit(BUG_EXIT) from None
-
-    return wrapper  # type: ignore[return-value]
+    run_options["debug"] = debug
 
 
 @app.command()
@@ -117,11 +81,6 @@ def init(
     ops.init(dir, mesh, force=force, store=store)
     out.print(f"created {inventory.mesh_path(dir)} ({backend}, {mesh.cidr}, interface {interface}, port {port})")
     out.print("next: meshbeam add-host NAME [USER@]ADDRESS")
-
-
-def _notes(notes: list[str]) -> None:
-    for note in notes:
-        out.print(f"note: {note}", markup=False)
 
 
 @app.command("add-host")
@@ -172,7 +131,7 @@ def add_host(
     host = added.members[0]
     assert isinstance(host, Host)
     out.print(f"added host {host.name}: mesh {host.address}, endpoint {host.endpoint}, ssh {host.ssh}")
-    _notes(added.notes)
+    print_notes(added.notes)
     out.print("run `meshbeam up` to apply")
 
 
@@ -182,7 +141,7 @@ def _added(dir: Path, specs: list[ops.HostSpec], source: str) -> None:
     if added.members:
         first, last = added.members[0], added.members[-1]
         out.print(f"mesh addresses {first.address} to {last.address}; `meshbeam list` shows them all")
-    _notes(added.notes)
+    print_notes(added.notes)
     out.print("run `meshbeam up` to apply")
 
 
@@ -199,7 +158,7 @@ def add_peer(
     from .keys import KeyStore
 
     out.print(f"added peer {peer.name}: mesh {peer.address}")
-    _notes(notes)
+    print_notes(notes)
     if mesh.backend == "tinc":
         out.print(f"wrote {path}/ (rsa_key.priv 0600); copy it to {peer.name} as /etc/tinc/{mesh.interface}/, then as root:")
         out.print(f"  tincd -n {mesh.interface}")
@@ -224,7 +183,7 @@ def _remove(dir: Path, name: str, kind: type) -> None:
     if kind is Host:  # meshbeam no longer reaches it, so it keeps what `up` put there
         out.print(f"{name} itself still has meshbeam's interface, files and firewall table, as meshbeam no longer "
                   f"reaches it; `meshbeam down --only {name}` before `remove-host` cleans a host")
-    _notes(notes)
+    print_notes(notes)
     if not mesh.members:
         out.print("the mesh has no members left")
 
@@ -264,7 +223,7 @@ def rotate_keys(
     if psk or all_:
         done.append("a new preshared key for every pair")
     out.print(f"{' and '.join(done)}; the old keys are destroyed. Run `meshbeam up` to roll them out")
-    _notes(notes)
+    print_notes(notes)
     for path in rewritten:
         out.print(f"rewrote {path}: copy it to that peer again, or it cannot reach the mesh")
 
@@ -282,19 +241,6 @@ def list_members(dir: DirOpt = DEFAULT_DIR) -> None:
     widths = [max(map(len, column)) for column in zip(*rows)]
     typer.echo(f"{mesh.backend} mesh {mesh.cidr} on {mesh.interface}, port {mesh.port}")
     typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
-
-
-def _parse_only(mesh: Mesh, only: str | None) -> list[Host]:
-    if not only:
-        return list(mesh.hosts)
-    return [mesh.host(n.strip()) for n in only.split(",") if n.strip()]
-
-
-SSHConfigOpt = Annotated[
-    Path | None, typer.Option(envvar="MESHBEAM_SSH_CONFIG", help="SSH config file (default ~/.ssh/config).")
-]
-OnlyOpt = Annotated[str | None, typer.Option(metavar="NAME,...", help="Only these hosts.")]
-ParallelOpt = Annotated[int, typer.Option(min=1, max=256, help="Hosts worked on at once.")]
 
 
 @app.command()
@@ -327,93 +273,22 @@ def down(
 
 
 def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | None, dry_run: bool, teardown: bool) -> None:
-    from . import converge, plan, remote
-    from .fsutil import locked
-    from .keys import KeyStore
+    from . import converge, remote, views
 
     mesh = inventory.load(dir)
-    hosts = _parse_only(mesh, only)
+    hosts = parse_only(mesh, only)
     if not hosts:
         raise InputError("the inventory has no hosts: add one with `meshbeam add-host`")
     if ssh_config is not None and not ssh_config.is_file():
         raise InputError(f"SSH config {ssh_config} does not exist")
-    store = KeyStore(dir)
-    store.unlock()  # a sealed inventory asks for its passphrase before the progress display
-    options = remote.SSHOptions(ssh_config)
-    planner = plan.teardown if teardown else plan.build
-    with locked(dir):
-        refreshed = [] if teardown else ops.refresh_peer_configs(dir, mesh)
-        runs = _with_progress(
-            hosts, lambda p: converge.prepare(mesh, store, hosts, options, parallel, p, planner)
-        )
-        try:
-            _print_plans(runs, show_diff=dry_run)
-            if not dry_run:
-                runs = _with_progress(hosts, lambda p: converge.apply(runs, parallel, p))
-        finally:
-            converge.close(runs)
-    _print_results(runs, dry_run)
+    runs, refreshed = converge.run(dir, mesh, hosts, remote.SSHOptions(ssh_config), parallel, dry_run=dry_run,
+                                   teardown=teardown, watch=views.with_progress,
+                                   planned=lambda runs: views.print_plans(runs, show_diff=dry_run))
+    views.print_results(runs, dry_run)
     for path in refreshed:
         out.print(f"updated {path}: the server list changed; copy it to that peer again")
     if any(r.error for r in runs):
         raise typer.Exit(1)
-
-
-def _with_progress(hosts: list[Host], work: Callable[[Callable[[str, str], None]], Any]) -> Any:
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.fields[host]:<16} {task.description}"), TimeElapsedColumn(),
-        console=err.rich, transient=True, disable=not err.is_terminal,
-    ) as progress:
-        tasks = {h.name: progress.add_task("waiting", host=h.name) for h in hosts}
-        return work(lambda host, stage: progress.update(tasks[host], description=stage))
-
-
-def _print_plans(runs: list[Any], show_diff: bool) -> None:
-    from rich.markup import escape
-
-    from . import plan as planning
-
-    for r in runs:
-        if r.error:
-            out.print(f"[bold]{r.host.name}[/bold]: [red]cannot plan[/red]: {escape(r.error)}")
-        elif r.plan.empty:
-            out.print(f"[bold]{r.host.name}[/bold]: no changes")
-        else:
-            out.print(f"[bold]{r.host.name}[/bold]:")
-            for w in r.plan.writes:
-                out.print(f"  write {w.path} ({w.reason}, mode {w.mode:04o})")
-                if show_diff:
-                    out.print(planning.diff(w), markup=False, end="")
-            for path in r.plan.removes:
-                out.print(f"  remove {path}")
-            for a in r.plan.actions:
-                out.print(f"  run   {a.label}")
-        for note in (r.plan.notes if r.plan else ()):
-            out.print(f"  note: {escape(note)}")
-
-
-def _print_results(runs: list[Any], dry_run: bool) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title="dry run: nothing was changed" if dry_run else "result")
-    table.add_column("host")
-    table.add_column("status")
-    table.add_column("detail")
-    colours = {"failed": "red", "converged": "green", "no changes": "cyan", "planned": "yellow"}
-    for r in runs:
-        detail = r.error or (
-            f"{len(r.plan.writes) + len(r.plan.removes)} file(s), {len(r.plan.actions)} action(s)" if r.plan else ""
-        )
-        table.add_row(r.host.name, f"[{colours[r.status]}]{r.status}[/]", escape(detail))
-    out.print(table)
-    for r in runs:
-        if r.trace and debugging():
-            err.print(f"{r.host.name}: {r.trace}", markup=False)
-    if all(r.status == "no changes" for r in runs):
-        out.print("no changes")
 
 
 @app.command()
@@ -428,66 +303,17 @@ def status(
     """Health of every host and every pair: tunnel, handshakes, pings, listeners, Erlang links."""
     import json
 
-    from . import remote
+    from . import converge, remote, views
     from . import status as st
 
     mesh = inventory.load(dir)
-    hosts = _parse_only(mesh, only)
-    options = remote.SSHOptions(ssh_config)
-
-    def one(name: str, host: Host) -> st.HostStatus:
-        conn = remote.connect(host, options)
-        try:
-            _, output, _ = remote.execute(conn, "sh -s", st.script(mesh, host).encode())
-        finally:
-            conn.close()
-        return st.parse(mesh, host, output)
-
-    outcomes = remote.for_each(((h.name, h) for h in hosts), one, parallel)
-    statuses = [o.value if isinstance(o.value, st.HostStatus) else st.HostStatus(o.host, False, o.error) for o in outcomes]
+    statuses = converge.collect_status(mesh, parse_only(mesh, only), remote.SSHOptions(ssh_config), parallel)
     if json_out:
         typer.echo(json.dumps(st.to_json(statuses), sort_keys=True, indent=2))
     else:
-        _print_status(mesh, statuses)
+        views.print_status(mesh, statuses)
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
-
-
-def _print_status(mesh: Mesh, statuses: list[Any]) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=f"{mesh.backend} mesh {mesh.cidr} on {mesh.interface}")
-    for col in ("host", "ssh", "interface", "peers (handshake age, rx/tx)", "erlang links", "findings"):
-        table.add_column(col)
-    for s in statuses:
-        peers = ", ".join(
-            f"{p.name} {'never' if p.handshake_age is None else f'{p.handshake_age}s'} {p.rx}/{p.tx}" for p in s.peers
-        )
-        table.add_row(
-            s.name,
-            "[green]ok[/]" if s.ssh else f"[red]{escape(s.error or '')}[/]",
-            ("[green]up[/]" if s.iface_up else "[red]down[/]") if s.ssh else "-",
-            peers or "-",
-            " ".join(s.connected_nodes) or "-",
-            "; ".join(s.findings) or "-",
-        )
-    out.print(table)
-    names = [h.name for h in mesh.hosts]
-    matrix = Table(title="mesh ping matrix (row reaches column)")
-    matrix.add_column("from \\ to")
-    for n in names:
-        matrix.add_column(n)
-    for s in statuses:
-        cells = {p.dst: ("[green]ok[/]" if p.ok else f"[red]{p.label}[/]") for p in s.pairs}
-        matrix.add_row(s.name, *(cells.get(n, "-") for n in names))
-    out.print(matrix)
-    for s in statuses:
-        if s.dist:
-            out.print(f"{s.name}: distribution {s.dist}_dist", markup=False)
-        for r in s.refused:
-            out.print(f"{s.name}: refused {r.count}x a connection claiming {r.claimed} from {r.source}", markup=False)
-    out.print("the mesh is whole" if all(s.healthy for s in statuses) else "[red]the mesh is NOT whole[/]")
 
 
 @app.command()
@@ -593,68 +419,6 @@ def import_ansible(
     from .importer import read_ansible
 
     _added(dir, read_ansible(source), str(source))
-
-
-sandbox_app = typer.Typer(help="A local sandbox of real hosts (network namespaces; Linux, root).", no_args_is_help=True)
-app.add_typer(sandbox_app, name="sandbox")
-PrefixOpt = Annotated[str, typer.Option(help="Name prefix of the sandbox's namespaces and links.")]
-
-
-@sandbox_app.command("up")
-@handles_errors
-def sandbox_up(
-    n: Annotated[int, typer.Argument(min=1, max=50, help="Number of servers.")] = 3,
-    laptop: Annotated[bool, typer.Option(help="Add a roaming laptop behind a NAT router.")] = False,
-    systemd: Annotated[
-        bool, typer.Option(help="Servers boot the machine's systemd as PID 1 (ssh.service, epmd.socket...).")
-    ] = False,
-    prefix: PrefixOpt = "mbx",
-) -> None:
-    """Start N servers (each its own network, mount and UTS namespace with sshd) on 198.51.100.0/24."""
-    from . import sandbox
-
-    box = sandbox.up(n, laptop=laptop, prefix=prefix, systemd=systemd)
-    out.print(f"sandbox {box.prefix}: {len(box.servers)} {'systemd ' if systemd else ''}servers"
-              + (", laptop behind NAT" if box.laptop else ""))
-    out.print(f"  export MESHBEAM_SSH_CONFIG={box.ssh_config}")
-    out.print("  meshbeam init --cidr 198.18.0.0/24")
-    for h in box.servers:
-        out.print(f"  meshbeam add-host {h.name} root@{h.address}")
-    if box.laptop:
-        out.print(f"  (the laptop is at {box.laptop.address}; enter it with: nsenter -t {box.laptop.holder_pid} -n -m -u)")
-
-
-@sandbox_app.command("down")
-@handles_errors
-def sandbox_down(prefix: PrefixOpt = "mbx") -> None:
-    """Stop the sandbox's processes and remove its namespaces and links."""
-    from . import sandbox
-
-    sandbox.down(prefix=prefix, purge=True)
-    out.print(f"sandbox {prefix} removed")
-
-
-@sandbox_app.command("reboot")
-@handles_errors
-def sandbox_reboot(
-    name: Annotated[str, typer.Argument(help="The host, e.g. s1.")],
-    prefix: PrefixOpt = "mbx",
-) -> None:
-    """Reboot one host from its own disk: fresh /run and network state (a systemd host runs its shutdown)."""
-    from . import sandbox
-
-    sandbox.reboot(sandbox.load(prefix=prefix), name)
-    out.print(f"sandbox host {name} rebooted")
-
-
-@sandbox_app.command("demo")
-@handles_errors
-def sandbox_demo() -> None:
-    """Sandbox with 3 servers and a laptop; init, add-host, add-peer, up; show it working; tear down."""
-    from .demo import run_demo
-
-    if not run_demo(lambda line: out.print(line, markup=False)):
-        raise typer.Exit(1)
 
 
 def main() -> None:

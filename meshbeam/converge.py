@@ -1,25 +1,29 @@
-"""`meshbeam up`: connect and read facts on every host, plan, then apply, in a bounded pool.
+"""`meshbeam up`, `down` and `status` across hosts: connect, read facts, plan, then apply, in a bounded pool.
 
 Connections opened for the facts are reused for the apply: one SSH connection per host,
-one round trip to read and one to write and act.
+one round trip to read and one to write and act. The CLI hands in how progress is shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import beamplan, remote, vmargs_includes
+from . import beamplan, ops, remote, vmargs_includes
+from . import status as st
 from . import plan as planning
 from .inventory import Host, Mesh
 from .plantypes import Facts, HostPlan, Query
+from .fsutil import locked
 from .keys import KeyStore
 
 if TYPE_CHECKING:
     from fabric import Connection
 
 Progress = Callable[[str, str], None]  # (host name, stage) -> None
+Watch = Callable[[list[Host], Callable[[Progress], Any]], Any]  # runs a step under a progress display
 Planner = Callable[[Mesh, Host, planning.Secrets, Facts], HostPlan]
 
 
@@ -112,3 +116,39 @@ def close(runs: list[HostRun]) -> None:
     for r in runs:
         if r.conn is not None:
             r.conn.close()
+
+
+def run(directory: Path, mesh: Mesh, hosts: list[Host], options: remote.SSHOptions, parallel: int, *,
+        dry_run: bool, teardown: bool, watch: Watch, planned: Callable[[list[HostRun]], None]
+        ) -> tuple[list[HostRun], list[Path]]:
+    """`up` (or `down` with `teardown`) on `hosts`, under the inventory's lock: plan every host, hand the
+    plans to `planned` (the CLI shows them), then apply unless `dry_run`. Returns the runs and the
+    roaming peers' configs that `up` rewrote."""
+    store = KeyStore(directory)
+    store.unlock()  # a sealed inventory asks for its passphrase before the progress display
+    planner = planning.teardown if teardown else planning.build
+    with locked(directory):
+        refreshed = [] if teardown else ops.refresh_peer_configs(directory, mesh)
+        runs = watch(hosts, lambda p: prepare(mesh, store, hosts, options, parallel, p, planner))
+        try:
+            planned(runs)
+            if not dry_run:
+                runs = watch(hosts, lambda p: apply(runs, parallel, p))
+        finally:
+            close(runs)
+    return runs, refreshed
+
+
+def collect_status(mesh: Mesh, hosts: list[Host], options: remote.SSHOptions, parallel: int) -> list[st.HostStatus]:
+    """`status`: the read-only probe on every host, in a bounded pool; an unreachable host is a status too."""
+
+    def one(name: str, host: Host) -> st.HostStatus:
+        conn = remote.connect(host, options)
+        try:
+            _, output, _ = remote.execute(conn, "sh -s", st.script(mesh, host).encode())
+        finally:
+            conn.close()
+        return st.parse(mesh, host, output)
+
+    outcomes = remote.for_each(((h.name, h) for h in hosts), one, parallel)
+    return [o.value if isinstance(o.value, st.HostStatus) else st.HostStatus(o.host, False, o.error) for o in outcomes]

@@ -136,7 +136,7 @@ def _holder(prefix: str, spec: Spec, state_dir: Path) -> int:
 
 def _start_sshd(spec: Spec, pid: int, disk: Path, ssh_dir: Path) -> None:
     key, cfg = sandbox_net.host_key(spec, disk), disk / "sshd_config"
-    options = sshd_options(spec.address, str(key), str(ssh_dir / "authorized_keys"))
+    options = sandbox_net.sshd_options(spec.address, str(key), str(ssh_dir / "authorized_keys"))
     sandbox_fs.write_new(cfg, "\n".join([*options, "Port 22", "PidFile /run/sshd.pid",
                                          "Subsystem sftp internal-sftp", ""]))
     # Inside the host's namespaces, so SSH sessions land in the host with its own /run and /etc/wireguard.

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from meshbeam import inventory, plan, plantypes, remote, wgplan, wireguard
-from meshbeam.command import sh
 from meshbeam.errors import PlanError
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan, Write

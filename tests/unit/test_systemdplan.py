@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import firewallplan, keys, plan, plantypes, remote, status, systemdplan, tinc, units
+from meshbeam import firewallplan, keys, plan, plantypes, remote, status, tinc, units
 from meshbeam.inventory import Host, Mesh, Peer
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan
