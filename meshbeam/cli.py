@@ -1,19 +1,21 @@
 """The command line: parse, confirm, print. Errors map to exit codes: input 2, run 1, bug 3 (cli_common).
 
-The sandbox's commands are cli_sandbox's; tables and progress displays are views'.
+Commands on secrets are cli_keys', on local files cli_files', the sandbox's cli_sandbox'; tables and
+progress displays are views'.
 """
 
 # No `from __future__ import annotations` here: typer reads every command's annotations at each
 # start, and as strings it would have to eval each one again (most of its own start-up cost).
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from . import inventory, ops
-from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, handles_errors, out, parse_only,
-                         print_notes, run_options)
+from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, add_hosts, handles_errors, out,
+                         parse_only, print_notes, run_options)
+from .cli_files import files_app
+from .cli_keys import keys_app
 from .cli_sandbox import sandbox_app
 from .errors import InputError
 from .inventory import Host, Mesh
@@ -28,9 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: rich's help formatter imports markdown-it and pygments
 )
-app.add_typer(sandbox_app, name="sandbox")
-
-
 @app.callback()
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an internal error.")] = False,
@@ -121,7 +120,7 @@ def add_host(
             raise InputError("--from FILE takes every field from the file: give no NAME, ADDRESS or host options")
         from .importer import read_hosts
 
-        _added(dir, read_hosts(from_file), str(from_file))
+        add_hosts(dir, read_hosts(from_file), str(from_file))
         return
     if not name or not ssh:
         raise InputError("give NAME and [USER@]ADDRESS[:SSHPORT], or --from FILE")
@@ -131,16 +130,6 @@ def add_host(
     host = added.members[0]
     assert isinstance(host, Host)
     out.print(f"added host {host.name}: mesh {host.address}, endpoint {host.endpoint}, ssh {host.ssh}")
-    print_notes(added.notes)
-    out.print("run `meshbeam up` to apply")
-
-
-def _added(dir: Path, specs: list[ops.HostSpec], source: str) -> None:
-    added = ops.add_hosts(dir, specs)
-    out.print(f"added {len(added.members)} hosts from {source}", markup=False)
-    if added.members:
-        first, last = added.members[0], added.members[-1]
-        out.print(f"mesh addresses {first.address} to {last.address}; `meshbeam list` shows them all")
     print_notes(added.notes)
     out.print("run `meshbeam up` to apply")
 
@@ -203,29 +192,6 @@ def remove_host(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
 def remove_peer(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
     """Remove a roaming peer from the inventory (hosts forget it at the next `up`)."""
     _remove(dir, name, inventory.Peer)
-
-
-@app.command("rotate-keys")
-@handles_errors
-def rotate_keys(
-    names: Annotated[list[str] | None, typer.Argument(help="Members to rotate.", show_default=False)] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Rotate every member's keypair and the preshared keys.")] = False,
-    psk: Annotated[bool, typer.Option("--psk", help="A new preshared-key secret: every pair's key changes.")] = False,
-    dir: DirOpt = DEFAULT_DIR,
-) -> None:
-    """New keypairs and preshared keys; `meshbeam up` then rolls them out, tunnels recover by themselves."""
-    if names and all_:
-        raise InputError("name the members to rotate, or pass --all (not both)")
-    if not (names or all_ or psk):
-        raise InputError("name the members to rotate, or pass --all or --psk")
-    mesh, rewritten, notes = ops.rotate_keys(dir, None if all_ else (names or []), psk=psk or all_)
-    done = [f"new keypairs for {'every member' if all_ else ', '.join(names or [])}"] if names or all_ else []
-    if psk or all_:
-        done.append("a new preshared key for every pair")
-    out.print(f"{' and '.join(done)}; the old keys are destroyed. Run `meshbeam up` to roll them out")
-    print_notes(notes)
-    for path in rewritten:
-        out.print(f"rewrote {path}: copy it to that peer again, or it cannot reach the mesh")
 
 
 @app.command("list")
@@ -316,109 +282,10 @@ def status(
         raise typer.Exit(1)
 
 
-@app.command()
-@handles_errors
-def render(
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the rendered files (OUT/NAME/...).")],
-    dir: DirOpt = DEFAULT_DIR,
-) -> None:
-    """Write every member's configs locally (wg-quick, vm.args block, firewall); touch no host.
-
-    OUT must be new, empty or an earlier render's: files there that the mesh no longer has
-    (a removed member's) are deleted, so that OUT can be copied as it is.
-    """
-    written, removed = ops.render_to(dir, out_dir)
-    out.print(f"wrote {written} files under {out_dir}" + (f", removed {removed} stale" if removed else ""))
-
-
-@app.command()
-@handles_errors
-def lint(
-    path: Annotated[Path, typer.Argument(help="A vm.args file.", exists=True, dir_okay=False)],
-    bind_address: Annotated[
-        str | None, typer.Option(help="The address distribution should bind to (checks -name).")
-    ] = None,
-) -> None:
-    """Check a vm.args, and the files it pulls in with -args_file, for the traps that silently weaken
-    distribution. Exit 1 with findings."""
-    from . import vmargs_includes, vmargs_lint
-
-    text = path.read_text()
-    included = vmargs_includes.gather(text, _read_or_none)
-    findings = vmargs_lint.lint(text, bind_address=bind_address, included=included)
-    for f in findings:
-        out.print(f"{path}:{f.line}: {f.code}: {f.message}", markup=False)
-    if findings:
-        raise typer.Exit(1)
-    out.print(f"{path}: no findings")
-
-
-def _read_or_none(path: str) -> str | None:
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return None
-
-
-export_app = typer.Typer(help="Print the cluster for other tools.", no_args_is_help=True)
-app.add_typer(export_app, name="export")
-
-
-@export_app.command("libcluster")
-@handles_errors
-def export_libcluster(dir: DirOpt = DEFAULT_DIR) -> None:
-    """A Cluster.Strategy.Epmd topology with every node's full name (Elixir config)."""
-    from . import libcluster
-
-    out.print(libcluster.libcluster_topology(inventory.load(dir).nodes()), markup=False)
-
-
-@export_app.command("dist-module")
-def export_dist_module() -> None:
-    """The Erlang source of meshbeam_dist, for a peer that should accept connections too (`erlc` it there)."""
-    from . import distmod
-
-    sys.stdout.write(distmod.source().decode())
-
-
-@app.command()
-@handles_errors
-def seal(dir: DirOpt = DEFAULT_DIR) -> None:
-    """Encrypt DIR/keys/ into DIR/keys.sealed with a passphrase (prompt or MESHBEAM_PASSPHRASE)."""
-    from .sealing import seal_inventory
-
-    path = seal_inventory(dir)
-    out.print(f"sealed the secrets into {path}; {dir / 'keys'} is gone")
-    if any((dir / "peers").glob("*")):
-        out.print(f"note: {dir / 'peers'} still holds roaming peers' configs with their private keys in clear; "
-                  "copy them to the peers, then delete them or keep them out of git")
-
-
-@app.command()
-@handles_errors
-def unseal(dir: DirOpt = DEFAULT_DIR) -> None:
-    """Decrypt DIR/keys.sealed back into DIR/keys/ (0700, files 0600)."""
-    from .sealing import unseal_inventory
-
-    path = unseal_inventory(dir)
-    out.print(f"unsealed the secrets into {path}; {dir / 'keys.sealed'} is gone")
-
-
-import_app = typer.Typer(help="Add hosts from another tool's inventory.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
-
-
-@import_app.command("ansible")
-@handles_errors
-def import_ansible(
-    source: Annotated[Path, typer.Argument(metavar="INVENTORY", help="An Ansible inventory file, INI or YAML.")],
-    dir: DirOpt = DEFAULT_DIR,
-) -> None:
-    """Add every host of an Ansible inventory, all or none (ansible_host, ansible_user,
-    ansible_port; host or group vars meshbeam_vm_args or vm_args, node_name)."""
-    from .importer import read_ansible
-
-    _added(dir, read_ansible(source), str(source))
+# After the commands above, in this order in `meshbeam --help`.
+app.add_typer(keys_app)
+app.add_typer(files_app)
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def main() -> None:

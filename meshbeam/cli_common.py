@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from . import ops
 from .console import Console
 from .errors import BUG_EXIT, MeshbeamError
 from .inventory import Host, Mesh
@@ -70,3 +71,14 @@ SSHConfigOpt = Annotated[
 ]
 OnlyOpt = Annotated[str | None, typer.Option(metavar="NAME,...", help="Only these hosts.")]
 ParallelOpt = Annotated[int, typer.Option(min=1, max=256, help="Hosts worked on at once.")]
+
+
+def add_hosts(dir: Path, specs: list[ops.HostSpec], source: str) -> None:
+    """add-host --from and import ansible: every host in one change, and what happened."""
+    added = ops.add_hosts(dir, specs)
+    out.print(f"added {len(added.members)} hosts from {source}", markup=False)
+    if added.members:
+        first, last = added.members[0], added.members[-1]
+        out.print(f"mesh addresses {first.address} to {last.address}; `meshbeam list` shows them all")
+    print_notes(added.notes)
+    out.print("run `meshbeam up` to apply")

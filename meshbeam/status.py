@@ -84,9 +84,10 @@ def _probe_expr(mesh: Mesh, me: Host, others: list[Host]) -> str:
         "case rpc:call(Me, erlang, nodes, [], 5000) of L when is_list(L) -> L; _ -> [] end], \" \")]), "
         # which distribution module the node runs, and whom meshbeam_dist refused (names are printable, no spaces)
         "io:format(\"dist ~s~n\", [case rpc:call(Me, init, get_argument, [proto_dist], 5000) of "
-        "{ok, [[P | _] | _]} -> P; error -> \"inet_tcp\"; _ -> \"unknown\" end]), "
-        "case rpc:call(Me, meshbeam_dist, refused, [], 5000) of R when is_list(R) -> "
-        "[io:format(\"refused ~s ~s ~p~n\", [N, inet:ntoa(Ip), C]) || {N, Ip, C} <- R]; _ -> ok end, "
+        "{ok, [[Proto | _] | _]} -> Proto; error -> \"inet_tcp\"; _ -> \"unknown\" end]), "
+        "case rpc:call(Me, meshbeam_dist, refused, [], 5000) of Refused when is_list(Refused) -> "
+        "[io:format(\"refused ~s ~s ~p~n\", [RName, inet:ntoa(RIp), RCount]) || {RName, RIp, RCount} <- Refused]; "
+        "_ -> ok end, "
         f"lists:foreach(fun({{N, Ip, Base}}) -> {{ok, A}} = inet:parse_address(Ip), "
         f"Tcp = case gen_tcp:connect(A, {port}, [], 2000) of {{ok, S}} -> gen_tcp:close(S), tcp; _ -> notcp end, "
         "Ping = case rpc:call(Me, net_adm, ping, [list_to_atom(N)], 10000) of P when is_atom(P) -> P; _ -> pang end, "
