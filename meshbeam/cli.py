@@ -69,7 +69,8 @@ def init(
     )
     store = None
     if sealed:
-        from .keys import SEALED_FILE, KeyStore
+        from .keyfiles import SEALED_FILE
+        from .keys import KeyStore
         from .sealed import new_passphrase
 
         # Fail on bad options before the passphrase is typed twice, and before anything is written.

@@ -19,9 +19,7 @@ out by the next `up` (like `rotate-keys --psk`). Keeping the stored keys until a
 rotation would have kept the whole-file rewrite on every add and remove, and the old pairs
 of removed members on disk; until then, commands that need preshared keys say how to move.
 
-A sealed inventory holds the same files in one encrypted `DIR/keys.sealed` (0600) instead of
-`DIR/keys/` (see sealed.py); KeyStore works the same on either. Both present means a `seal` or
-`unseal` was interrupted: refused until that command is run again.
+KeyStore works the same on `DIR/keys/` and on a sealed inventory's `DIR/keys.sealed` (keyfiles.py).
 
 Writes are staged in the KeyStore and made durable by a transaction (store.py), which
 publishes them together with mesh.yaml.
@@ -34,24 +32,16 @@ import binascii
 import hashlib
 import os
 import secrets
-import threading
 from collections.abc import Iterator, Sequence
 from operator import getitem
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 from .errors import InputError
-from .fsutil import atomic_write, write_temp
+from .keyfiles import KEY_DIR, SEALED_FILE, Files, PlainFiles, SealedFiles, open_files
 
-if TYPE_CHECKING:
-    from .sealed import SealKey
-
-KEY_DIR = "keys"
-SEALED_FILE = "keys.sealed"
 PSK_SECRET_FILE = "psk-secret"
 LEGACY_PSK_FILE = "preshared"  # one stored key per pair: the format before derived keys
 COOKIE_FILE = "cookie"
-TEMP_SUFFIX = ".mbtxn"  # files a transaction has written but not yet published
 PSK_LABEL = b"meshbeam psk v1"  # fixed length, then two 32-byte keys: the message is unambiguous
 
 
@@ -135,154 +125,6 @@ def derive_psk(secret: bytes, a: str, b: str) -> str:
 
 
 # -- storage: a directory of files, or the same files in one sealed blob ----------------------
-
-
-class Files(Protocol):
-    where: Path  # named in messages
-
-    def load(self) -> None: ...
-    def read(self, rel: str) -> bytes | None: ...
-    def exists(self, rel: str) -> bool: ...
-    def names(self) -> list[str]: ...
-    def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]: ...
-
-
-class PlainFiles:
-    """DIR/keys/: one 0600 file per secret."""
-
-    def __init__(self, directory: Path) -> None:
-        self.where = directory
-
-    def create(self) -> None:
-        self.where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.where, 0o700)
-
-    def load(self) -> None:
-        pass
-
-    def read(self, rel: str) -> bytes | None:
-        try:
-            return (self.where / rel).read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def exists(self, rel: str) -> bool:
-        return (self.where / rel).exists()
-
-    def names(self) -> list[str]:
-        try:
-            return [e.name for e in os.scandir(self.where)]
-        except FileNotFoundError:
-            return []
-
-    def write(self, rel: str, data: bytes) -> None:
-        atomic_write(self.where / rel, data, 0o600)
-
-    def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]:
-        """Write each changed file under a temp name; the transaction renames them into place."""
-        self.create()
-        renames, deletes, temps = [], [], []
-        for rel, data in sorted(changes.items()):
-            if data is None:
-                deletes.append(self.where / rel)
-            else:
-                tmp = self.where / f".{rel}{TEMP_SUFFIX}"
-                temps.append((tmp, data))
-                renames.append((tmp, self.where / rel))
-        _write_temps(temps)
-        return renames, deletes
-
-    def all(self) -> dict[str, bytes]:
-        """Every file, for sealing; anything but plain files is refused rather than dropped."""
-        files = {}
-        for p in sorted(self.where.iterdir()):
-            if p.is_symlink() or not p.is_file():
-                raise InputError(f"{p} is not a plain file: only files can be sealed; move it out of {self.where}")
-            files[p.name] = p.read_bytes()
-        return files
-
-
-def _write_temps(temps: list[tuple[Path, bytes]]) -> None:
-    """Write and fsync each temp file (0600). A bulk import stages a key per host: its fsyncs
-    are issued from a few threads at once, so the file system can commit them together
-    rather than one journal commit after another."""
-    if len(temps) < 8:
-        for path, data in temps:
-            write_temp(path, data, 0o600)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for _ in pool.map(lambda t: write_temp(t[0], t[1], 0o600), temps):
-            pass  # a failed write raises here; the next command sweeps the temps (store.recover)
-
-
-class SealedFiles:
-    """DIR/keys.sealed: decrypted once on first use, kept in memory, re-sealed whole by a transaction."""
-
-    def __init__(self, path: Path, files: dict[str, bytes] | None = None, key: SealKey | None = None) -> None:
-        self.where = path
-        self._files, self._key = files, key
-        self._lock = threading.Lock()  # converge's threads share one store: ask for the passphrase once
-
-    def _all(self) -> dict[str, bytes]:
-        with self._lock:
-            if self._files is None:
-                from . import sealed
-
-                self._files, self._key = sealed.unlock(self.where)
-            return self._files
-
-    def load(self) -> None:
-        self._all()
-
-    def read(self, rel: str) -> bytes | None:
-        return self._all().get(rel)
-
-    def exists(self, rel: str) -> bool:
-        return rel in self._all()
-
-    def names(self) -> list[str]:
-        return list(self._all())
-
-    def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]:
-        """The whole blob, re-sealed with the changes, under a temp name. Read under the
-        transaction's lock, so no other command's change can be lost."""
-        files = dict(self._all())
-        for rel, data in changes.items():
-            if data is None:
-                files.pop(rel, None)
-            else:
-                files[rel] = data
-        from . import sealed
-
-        assert self._key is not None
-        tmp = self.where.with_name(f".{self.where.name}{TEMP_SUFFIX}")
-        write_temp(tmp, sealed.seal_with(files, self._key, str(self.where)), 0o600)
-        return [(tmp, self.where)], []
-
-
-def storage_state(inventory_dir: Path) -> str:
-    """Where the secrets are: "plain" (DIR/keys/), "sealed", "both" (an interrupted change) or "none"."""
-    plain, sealed_ = (inventory_dir / KEY_DIR).exists(), (inventory_dir / SEALED_FILE).exists()
-    return {(True, True): "both", (True, False): "plain", (False, True): "sealed"}.get((plain, sealed_), "none")
-
-
-def _interrupted(inventory_dir: Path) -> InputError:
-    return InputError(
-        f"both {inventory_dir / KEY_DIR} and {inventory_dir / SEALED_FILE} exist (an interrupted seal or unseal): "
-        "run `meshbeam seal` or `meshbeam unseal` again to finish it"
-    )
-
-
-def open_files(inventory_dir: Path) -> Files:
-    """The storage an existing inventory uses; opening it reads nothing and asks nothing."""
-    state = storage_state(inventory_dir)
-    if state == "both":
-        raise _interrupted(inventory_dir)
-    if state == "sealed":
-        return SealedFiles(inventory_dir / SEALED_FILE)
-    return PlainFiles(inventory_dir / KEY_DIR)
 
 
 class KeyStore:

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import sealed
 from .errors import InputError, MeshbeamError
 from .fsutil import atomic_write, fsync_dir, locked
-from .keys import KEY_DIR, SEALED_FILE, PlainFiles, storage_state
+from .keyfiles import KEY_DIR, SEALED_FILE, PlainFiles, storage_state
 from .store import recover
 
 

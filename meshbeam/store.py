@@ -35,7 +35,8 @@ from . import inventory, meshfile
 from .errors import InputError
 from .fsutil import fsync_dir, locked, write_temp
 from .inventory import Mesh
-from .keys import KEY_DIR, TEMP_SUFFIX, KeyStore
+from .keyfiles import KEY_DIR, TEMP_SUFFIX
+from .keys import KeyStore
 
 JOURNAL = ".meshbeam-txn"
 PEER_DIR = "peers"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import inventory, keys, ops, store
+from meshbeam import inventory, keyfiles, keys, ops, store
 from meshbeam.fsutil import locked
 from meshbeam.keys import KeyStore
 from tests.conftest import invoke
@@ -48,7 +48,7 @@ def consistent(d: Path) -> inventory.Mesh:
     mesh, ks = inventory.load(d), KeyStore(d)
     for m in mesh.members:
         assert keys.public_key(ks.private_key(m.name)) == m.public_key, m.name
-    assert not list(d.rglob(f"*{keys.TEMP_SUFFIX}")) and not (d / store.JOURNAL).exists()
+    assert not list(d.rglob(f"*{keyfiles.TEMP_SUFFIX}")) and not (d / store.JOURNAL).exists()
     from meshbeam import wireguard
 
     assert len(dict(wireguard.render_all(mesh, ks))) == len(mesh.members)
