@@ -204,7 +204,7 @@ def list_members(dir: DirOpt = DEFAULT_DIR) -> None:
     rows += [(h.name, "host", h.address, h.endpoint, h.ssh, h.node) for h in mesh.hosts]
     rows += [(p.name, "peer", p.address, "(roaming)", "-", p.node) for p in mesh.peers]
     # Plain aligned columns, never truncated to the terminal: `list | grep`/`awk` see whole
-    # values, and 1000 rows print in milliseconds (a rich table took 0.5 s more to lay them out).
+    # values, and a thousand rows print at once (a rich table spends far longer laying them out).
     widths = [max(map(len, column)) for column in zip(*rows)]
     typer.echo(f"{mesh.backend} mesh {mesh.cidr} on {mesh.interface}, port {mesh.port}")
     typer.echo("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
