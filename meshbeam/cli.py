@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from . import inventory, ops
+from . import backends, inventory, ops
 from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, add_hosts, handles_errors, out,
                          parse_only, print_notes, run_options)
 from .cli_files import files_app
@@ -149,7 +149,7 @@ def add_peer(
 
     out.print(f"added peer {peer.name}: mesh {peer.address}")
     print_notes(notes)
-    if mesh.backend == "tinc":
+    if backends.of(mesh.backend).peer_bundle_dir:  # tinc: a directory for /etc/tinc/NET/
         out.print(f"wrote {path}/ (rsa_key.priv 0600); copy it to {peer.name} as /etc/tinc/{mesh.interface}/, then as root:")
         out.print(f"  tincd -n {mesh.interface}")
     else:

@@ -14,6 +14,7 @@ import ipaddress
 import posixpath
 import re
 
+from . import backends
 from .errors import InputError
 
 SSH_PORT = 22
@@ -193,7 +194,7 @@ def one_of(value: str, choices: tuple[str, ...], what: str) -> None:
 
 
 def check_public_key(backend: str, key: str) -> None:
-    if backend == "tinc":
+    if backends.of(backend).rsa_keys:
         from . import tinc
 
         if not isinstance(key, str):

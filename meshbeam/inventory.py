@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from . import units
+from . import backends, units
 from .errors import InputError
 from .fields import (SSH_PORT, check_interface, check_name, check_node_name, check_public_key, check_run_user,
                      check_vm_args, invalid, one_of, parse_cidr, parse_endpoint, parse_port, parse_ssh_target,
@@ -28,7 +28,6 @@ from .firewall import EPMD_PORT
 from .fsutil import atomic_write
 
 MESH_FILE = "mesh.yaml"
-BACKENDS = ("wireguard", "tinc")
 EPMD_MODES = ("mesh", "none")
 IDENTITY_MODES = ("key", "none")
 DEFAULT_CIDR = "10.90.0.0/24"
@@ -289,7 +288,7 @@ def _located(where: str) -> Iterator[None]:
 
 
 def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
-    one_of(printable(mesh.backend, "backend"), BACKENDS, "backend")
+    one_of(printable(mesh.backend, "backend"), tuple(backends.BACKENDS), "backend")
     net = ipaddress.IPv4Network(parse_cidr(mesh.cidr))
     check_interface(mesh.interface)
     for what, port in (("port", mesh.port), ("dist_port", mesh.dist_port)):
@@ -311,8 +310,8 @@ def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
 def _check_host(mesh: Mesh, h: Host) -> None:
     parse_ssh_target(h.ssh)
     host, _ = parse_endpoint(h.endpoint)
-    if mesh.backend == "tinc" and ":" in host:
-        raise invalid("endpoint", h.endpoint, "the tinc mesh is IPv4-only (AddressFamily = ipv4)")
+    if not backends.of(mesh.backend).ipv6_endpoints and ":" in host:
+        raise invalid("endpoint", h.endpoint, f"the {mesh.backend} mesh is IPv4-only (AddressFamily = ipv4)")
     check_node_name(h.node_name)
     check_run_user(h.run_user)
     if type(h.mix_release) is not bool:  # noqa: E721
@@ -359,7 +358,7 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
                 raise InputError(f"Erlang node name {m.node} is used twice")
             seen_nodes.add(m.node)
             check_public_key(mesh.backend, m.public_key)
-            if mesh.backend == "tinc":
+            if backends.of(mesh.backend).underscore_names:
                 check_tinc_name(m.name, seen_names)
             if isinstance(m, Host):
                 _check_host(mesh, m)

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from operator import getitem
 from pathlib import Path
 
+from . import backends
 from .errors import InputError
 from .keyfiles import KEY_DIR, SEALED_FILE, Files, PlainFiles, SealedFiles, open_files
 
@@ -87,7 +88,7 @@ def check_public_key(text: str, where: str) -> None:
 
 def new_keypair(backend: str) -> tuple[str, str]:
     """(private, public) for a member: X25519 for WireGuard, RSA PEM for tinc."""
-    if backend == "tinc":
+    if backends.of(backend).rsa_keys:
         from . import tinc
 
         private = tinc.generate_private_pem()

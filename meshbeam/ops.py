@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import fields, inventory, wireguard
+from . import backends, fields, inventory
 from .errors import InputError
 from .fsutil import atomic_write
 from .inventory import Host, Mesh, Peer
@@ -24,15 +24,12 @@ from .store import Transaction, inside, settle, transaction
 
 def peer_config_path(directory: Path, mesh: Mesh, name: str) -> Path:
     """A WireGuard peer gets one wg-quick file; a tinc peer a directory for /etc/tinc/NET/."""
-    return directory / "peers" / (name if mesh.backend == "tinc" else f"{name}.conf")
+    return directory / "peers" / (name if backends.of(mesh.backend).peer_bundle_dir else f"{name}.conf")
 
 
 def peer_files(mesh: Mesh, peer: Peer, target: Path, store: KeyStore) -> dict[Path, tuple[str, int]]:
-    if mesh.backend == "tinc":
-        from . import tincplan
-
-        return {target / rel: content for rel, content in tincplan.files(mesh, peer, store).items()}
-    return {target: (wireguard.render(mesh, peer, store), 0o600)}
+    files = backends.layer(mesh.backend).peer_files(mesh, peer, store)
+    return {(target / rel if rel else target): content for rel, content in files.items()}
 
 
 def _stale_peer_files(directory: Path, mesh: Mesh, store: KeyStore) -> dict[Path, dict[Path, tuple[str, int]]]:
@@ -180,7 +177,7 @@ def add_hosts(directory: Path, specs: Sequence[HostSpec]) -> Added:
                 raise _at(spec, "name", f"the name {spec.name!r} appears twice")
             hosts.append(_check_spec(mesh, spec, next(addresses), placeholder))
             names.add(spec.name)
-        if mesh.backend == "tinc":
+        if backends.of(mesh.backend).underscore_names:
             for spec in specs:
                 try:
                     inventory.check_tinc_name(spec.name, names)
@@ -194,8 +191,8 @@ def add_hosts(directory: Path, specs: Sequence[HostSpec]) -> Added:
 def _placeholder_key(mesh: Mesh) -> str:
     """A valid public key to check a new member with before its own key is made (RSA keys
     for tinc take a while; a bad row must not wait for the keys of the good ones)."""
-    if mesh.backend == "tinc":
-        return next((m.public_key for m in mesh.members), None) or new_keypair("tinc")[1]
+    if backends.of(mesh.backend).rsa_keys:
+        return next((m.public_key for m in mesh.members), None) or new_keypair(mesh.backend)[1]
     return "A" * 43 + "="
 
 
@@ -220,7 +217,7 @@ def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Mesh, Peer, 
         inventory.check_name(name, "member name")
         if any(m.name == name for m in mesh.members):
             raise InputError(f"the name {name!r} is already used in {inventory.mesh_path(directory)}")
-        if mesh.backend == "tinc":
+        if backends.of(mesh.backend).underscore_names:
             inventory.check_tinc_name(name, {m.name for m in mesh.members})
         target = out or peer_config_path(directory, mesh, name)
         if target.exists():
@@ -304,15 +301,8 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
         written.add(path)
 
     with writer:
-        if mesh.backend == "tinc":
-            from . import tincplan
-
-            for m in mesh.members:
-                for rel, (text, mode) in tincplan.files(mesh, m, store).items():
-                    write(out / m.name / mesh.interface / rel, text, mode)
-        else:
-            for name, data in wireguard.render_all(mesh, store):
-                write(out / name / f"{mesh.interface}.conf", data, 0o600)
+        for name, rel, data, mode in backends.layer(mesh.backend).render_files(mesh, store):
+            write(out / name / rel, data, mode)
         if any(h.vm_args for h in mesh.hosts):
             from . import beamplan, firewall, vmargs
 

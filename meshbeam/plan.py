@@ -13,16 +13,16 @@ import re
 from types import ModuleType
 from typing import Protocol
 
-from . import beamplan, systemdplan, tincplan, wgplan, wireguard
+from . import backends, beamplan, systemdplan, wireguard
 from .command import sh
 from .errors import PlanError
 from .inventory import Host, Mesh
 from .plantypes import (BACKUP_DIR, OWN_DIR, Action, Facts, FileFact, HostPlan, Query, Write, backup_path,
                         backup_record)
 
-# Each backend's layer has the same three functions: query_parts(mesh), layer(mesh, host, secrets,
-# facts) and teardown(mesh, host, facts); and names the PACKAGE that brings its TOOLS.
-BACKENDS: dict[str, ModuleType] = {"wireguard": wgplan, "tinc": tincplan}
+# Each backend's layer has the same functions: query_parts(mesh), layer(mesh, host, secrets, facts),
+# teardown(mesh, host, facts), peer_files and render_files; and names the PACKAGE that brings its TOOLS.
+BACKENDS: dict[str, ModuleType] = {name: backends.layer(name) for name in backends.BACKENDS}
 
 
 class Secrets(wireguard.Secrets, Protocol):

@@ -20,14 +20,13 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 
-from . import firewallplan, units
+from . import backends, firewallplan, units
 from .command import Cmd, sh
 from .firewall import EPMD_PORT
 from .inventory import Host, Mesh
 from .plantypes import Action, Facts, Write, write_if_needed
 
 EPMD_UNITS = (units.EPMD_SOCKET, units.EPMD_SERVICE)
-TINC_SERVICE = "tinc.service"
 BOOT_TARGET = "multi-user.target"
 
 
@@ -40,10 +39,11 @@ def mesh_at_boot(mesh: Mesh) -> Cmd:
     only with an enabled tinc.service or a link of its own from multi-user.target (mesh_boot_action)."""
     unit = mesh_unit(mesh)
     enabled = sh("systemctl is-enabled --quiet {} 2>/dev/null", unit)
-    if mesh.backend != "tinc":
+    service = backends.of(mesh.backend).boot_service
+    if service is None:
         return enabled
     own_link = f"{units.UNIT_DIR}/{BOOT_TARGET}.wants/{unit}"
-    return enabled + sh(" && { systemctl is-enabled --quiet {} 2>/dev/null || [ -L {} ]; }", TINC_SERVICE, own_link)
+    return enabled + sh(" && { systemctl is-enabled --quiet {} 2>/dev/null || [ -L {} ]; }", service, own_link)
 
 
 def epmd_masked() -> Cmd:
@@ -105,12 +105,13 @@ def _mesh_boot_actions(mesh: Mesh, facts: Facts) -> list[Action]:
     if "mesh-boot" in facts.flags:
         return []
     unit = mesh_unit(mesh)
-    if mesh.backend != "tinc":
+    service = backends.of(mesh.backend).boot_service
+    if service is None:
         if not facts.iface_exists:
             return []
         return [Action(f"enable {unit} at boot", sh("systemctl enable --quiet {}", unit))]
     wants = sh("systemctl enable --quiet {} && { systemctl is-enabled --quiet {} || systemctl add-wants {} {}; }",
-               unit, TINC_SERVICE, BOOT_TARGET, unit)
+               unit, service, BOOT_TARGET, unit)
     return [Action(f"enable {unit} at boot", wants)]
 
 

@@ -6,6 +6,7 @@ connections to members whose hosts file is gone, so existing tunnels otherwise s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from . import tinc
@@ -111,3 +112,15 @@ def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[Write], list[st
     elif any(facts.files[p].exists for p in mine):
         actions.append(Action(f"remove {b}", sh("rm -rf -- {}", b)))
     return writes, removes, actions
+
+
+def peer_files(mesh: Mesh, peer: Peer, secrets: Secrets) -> dict[str, tuple[str, int]]:
+    """A roaming peer's files relative to its bundle directory, which becomes its /etc/tinc/NET/."""
+    return files(mesh, peer, secrets)
+
+
+def render_files(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, str, str, int]]:
+    """(member, path under its directory, content, mode) of every member's tinc files, for `render`."""
+    for m in mesh.members:
+        for rel, (text, mode) in files(mesh, m, secrets).items():
+            yield m.name, f"{mesh.interface}/{rel}", text, mode

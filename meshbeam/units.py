@@ -18,6 +18,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from . import backends
 from .errors import InputError
 from .firewall import EPMD_PORT
 
@@ -30,7 +31,6 @@ EPMD_SOCKET = "epmd.socket"
 EPMD_SERVICE = "epmd.service"
 EPMD_DROPIN_PATH = f"{UNIT_DIR}/{EPMD_SOCKET}.d/{DROPIN}"
 NFT = "/usr/sbin/nft"
-BACKENDS = ("wireguard", "tinc")
 
 # systemd's own grammar (unit_name_is_valid): a prefix of letters, digits and `:-_.\`, optionally `@` and an
 # instance (which may itself hold `@`), then the type suffix; at most 255 characters. A template (`foo@.service`)
@@ -70,8 +70,7 @@ def check_service_name(name: object, field: str = "--service") -> str:
 
 
 def _check_backend(backend: str, interface: str) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} must be one of {', '.join(BACKENDS)}")
+    backends.of(backend)
     if not isinstance(interface, str) or not _IFNAME.fullmatch(interface):
         raise ValueError(f"interface name {interface!r} must be 1-15 of A-Z a-z 0-9 _ . -")
 
@@ -80,7 +79,7 @@ def mesh_unit(backend: str, interface: str) -> str:
     """The unit that brings the mesh interface up: Debian's wg-quick@ or tinc@ template (tinc's NET is the
     interface name)."""
     _check_backend(backend, interface)
-    return f"wg-quick@{interface}.service" if backend == "wireguard" else f"tinc@{interface}.service"
+    return backends.of(backend).mesh_unit(interface)
 
 
 def firewall_unit(rules_path: str = FIREWALL_RULES_PATH, table: str = "meshbeam") -> str:
@@ -213,7 +212,7 @@ def host_files(*, backend: str, interface: str, mesh_ip: str, epmd: str, service
         files.append(UnitFile(EPMD_DROPIN_PATH, epmd_socket_dropin(mesh_ip)))
     elif epmd != "none":
         raise ValueError(f"epmd mode {epmd!r} must be mesh or none")
-    if backend == "tinc":
+    if backends.of(backend).readiness_dropin:
         files.append(UnitFile(tinc_dropin_path(interface), tinc_dropin(interface, mesh_ip)))
     if service is not None:
         files.append(UnitFile(node_dropin_path(service), node_dropin(backend, interface)))

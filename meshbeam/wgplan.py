@@ -6,9 +6,11 @@ existing sessions and tunnelled connections survive. Under systemd the interface
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from . import wireguard
 from .command import Cmd, sh
-from .inventory import Host, Mesh
+from .inventory import Host, Mesh, Peer
 from .plantypes import Action, Facts, Write, original, restore, write_if_needed
 
 TOOLS = ("wg", "wg-quick", "ip")
@@ -68,3 +70,14 @@ def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[Write], list[st
     elif facts.files[conf].exists:  # after the stop, which reads it
         actions.append(Action(f"remove {conf}", sh("rm -f -- {}", conf)))
     return writes, [], actions
+
+
+def peer_files(mesh: Mesh, peer: Peer, secrets: wireguard.Secrets) -> dict[str, tuple[str, int]]:
+    """A roaming peer's files relative to its bundle: "" is the one wg-quick file itself."""
+    return {"": (wireguard.render(mesh, peer, secrets), 0o600)}
+
+
+def render_files(mesh: Mesh, secrets: wireguard.Secrets) -> Iterator[tuple[str, str, bytes | str, int]]:
+    """(member, path under its directory, content, mode) of every member's config, for `render`."""
+    for name, data in wireguard.render_all(mesh, secrets):
+        yield name, f"{mesh.interface}.conf", data, 0o600

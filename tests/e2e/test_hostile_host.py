@@ -91,28 +91,26 @@ def test_down_puts_back_the_users_own_cookies_byte_for_byte(mb):
 
 
 # Waits (with shell built-ins only, so it keeps up) until the big file's temp sits beside the
-# first one, then finds that temp's writer through /proc and the script's own sh two levels up:
-# only the `sh -s` of this test's SSH session is killed.
+# first one, then sends TERM to the apply's `sh -s`, found among the processes of this host's own
+# network namespace. sh runs its TERM trap once the step in progress (decoding the big file)
+# returns, so the kill lands before the renames however slow the machine is.
 KILL_WHEN_STAGING = r"""
 while :; do
   set -- /etc/wireguard/.meshbeam.*
   [ $# -ge 2 ] && [ -e "$2" ] && break
 done
-while :; do
-  for p in $(pgrep -x base64) $(pgrep -x sha256sum); do
-    for fd in /proc/"$p"/fd/*; do
-      case $(readlink "$fd" 2>/dev/null) in /etc/wireguard/.meshbeam.*) ;; *) continue ;; esac
-      top=$(ps -o ppid= -p "$(ps -o ppid= -p "$p")" | tr -d ' ')
-      [ "$(tr '\0' ' ' < /proc/"$top"/cmdline)" = "sh -s " ] || continue
-      kill -TERM "$top"; echo killed; exit 0
-    done
-  done
+me=$(readlink /proc/self/ns/net)
+for p in $(pgrep -x sh); do
+  [ "$(readlink /proc/"$p"/ns/net)" = "$me" ] || continue
+  [ "$(tr '\0' ' ' < /proc/"$p"/cmdline)" = "sh -s " ] || continue
+  kill -TERM "$p"; echo killed; exit 0
 done
+echo missed
 """
 
 
 def test_a_killed_apply_leaves_no_temp_file(mb):
-    big = b"x" * 80_000_000  # long enough to be caught while it is being decoded
+    big = b"x" * 80_000_000  # its decoding is the window: the watcher sends TERM then, well before any rename
     plan = HostPlan("s1", (
         Write("/etc/wireguard/killed-a.conf", b"PrivateKey = (test)\n", 0o600, "root", True, "new"),
         Write(f"{HOME}/killed-b", b"b\n", 0o600, RUN_USER, False, "new", actor=RUN_USER),

@@ -156,8 +156,7 @@ def laptop_join(mb: Meshbeam, target: str) -> str:
 
 
 @contextmanager
-def sampler_in(mb: Meshbeam, host: str, targets: list[str], log: Path) -> Iterator[Path]:
-    p = sandbox.spawn(mb.box, host, ["python3", "-c", SAMPLER, *targets], log=log)
+def _killed_after(p: subprocess.Popen, log: Path) -> Iterator[Path]:
     try:
         yield log
     finally:
@@ -165,16 +164,15 @@ def sampler_in(mb: Meshbeam, host: str, targets: list[str], log: Path) -> Iterat
         p.wait()
 
 
-@contextmanager
-def sampler_here(targets: list[str], log: Path) -> Iterator[Path]:
+def sampler_in(mb: Meshbeam, host: str, targets: list[str], log: Path):
+    return _killed_after(sandbox.spawn(mb.box, host, ["python3", "-c", SAMPLER, *targets], log=log), log)
+
+
+def sampler_here(targets: list[str], log: Path):
     """From the machine's own namespace, on the underlay bridge."""
     with open(log, "wb") as out:
         p = subprocess.Popen(["python3", "-c", SAMPLER, *targets], stdin=subprocess.DEVNULL, stdout=out)
-    try:
-        yield log
-    finally:
-        p.kill()
-        p.wait()
+    return _killed_after(p, log)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,7 @@ def test_each_module_imports_alone(module):
 
 def test_every_backend_layer_has_the_same_functions():
     for name, layer in plan.BACKENDS.items():
-        for attr in ("query_parts", "layer", "teardown", "TOOLS", "PACKAGE"):
+        for attr in ("query_parts", "layer", "teardown", "peer_files", "render_files", "TOOLS", "PACKAGE"):
             assert hasattr(layer, attr), f"{name}: {layer.__name__} lacks {attr}"
 
 
@@ -78,6 +79,14 @@ def _packages(module: str) -> set[str]:
         elif node.level == 0 and node.module:
             found.add(node.module.split(".")[0])
     return found
+
+
+def test_no_module_compares_backend_names():
+    """What differs between backends is in backends.py's table and the plan layers, never an `if`."""
+    pattern = re.compile(r"""backend\s*[!=]=|[!=]=\s*["'](tinc|wireguard)["']""")
+    found = [f"{m}.py:{i}" for m in MODULES for i, line in enumerate((PACKAGE / f"{m}.py").read_text().splitlines(), 1)
+             if pattern.search(line)]
+    assert found == []
 
 
 def test_only_remote_talks_to_hosts_through_fabric():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshbeam import firewall, units
+from meshbeam import backends, firewall, units
 from meshbeam.errors import InputError
 
 
@@ -17,7 +17,7 @@ def test_epmd_socket_dropin(golden, name, ip):
     golden(f"units/epmd.socket.d/{name}.conf", units.epmd_socket_dropin(ip))
 
 
-@pytest.mark.parametrize("backend", units.BACKENDS)
+@pytest.mark.parametrize("backend", list(backends.BACKENDS))
 def test_node_dropin(golden, backend):
     golden(f"units/node.service.d/{backend}.conf", units.node_dropin(backend, "mb0"))
 
@@ -26,7 +26,7 @@ def test_tinc_dropin(golden):
     golden("units/tinc@mb0.service.d/meshbeam.conf", units.tinc_dropin("mb0", "198.18.0.1"))
 
 
-@pytest.mark.parametrize("backend", units.BACKENDS)
+@pytest.mark.parametrize("backend", list(backends.BACKENDS))
 @pytest.mark.parametrize("epmd", ["mesh", "none"])
 def test_host_files(backend, epmd):
     """Which files a host gets, at which paths: the firewall always, EPMD's drop-in only with --epmd mesh
