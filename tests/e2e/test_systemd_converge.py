@@ -237,7 +237,7 @@ def reboot_and_watch(mb: Meshbeam, hosts: list[str], tmp_path: Path) -> None:
         whole = eventually(lambda: mesh_whole(mb) and cluster_whole(mb), timeout=max(left, 1), interval=1)
     for where, log in logs.items():  # an exposure is the worse failure: it is reported first
         rounds, opened = _opened(log)
-        assert rounds > 20, f"the sampler on {where} ran only {rounds} rounds"
+        assert rounds >= 5, f"the sampler on {where} ran only {rounds} rounds"
         exposed = sorted(opened - {control})
         assert not exposed, f"reachable off the mesh from {where} while {hosts} booted: {exposed}"
     assert whole, f"not whole {BOOT_DEADLINE:g} s after the reboot of {hosts}"

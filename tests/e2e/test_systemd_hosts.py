@@ -165,9 +165,11 @@ def test_a_reboot_brings_everything_back_and_never_exposes_epmd_or_the_dist_port
         with sampling(targets + [(s1.address, 22)]) as seen:
             assert eventually(lambda: (s1.address, 22) in seen["open"], timeout=10)  # the sampler does see an open port
             seen["open"].clear()
+            seen["samples"] = 0
             box = sandbox.reboot(box, "s1")
             assert eventually(lambda: pong(box, "s2", "s1") and pong(box, "s1", "s2"), timeout=60)
-        assert seen["samples"] > 10
+        # Sampled all along the reboot (each sample tries every target, so a few a second on a busy machine).
+        assert seen["samples"] >= 2, seen
         exposed = [t for t in seen["open"] if t in targets]
         assert not exposed, f"reachable off the mesh during the reboot: {exposed}"
     assert sh(box, "s1", f"systemctl is-active {units.FIREWALL_UNIT} wg-quick@{IFACE} {units.EPMD_SOCKET} "
