@@ -68,20 +68,20 @@ def _resolve(path: str, facts: Facts) -> str:
     return f"{home.rstrip('/')}/{rest}"
 
 
-def _texts(facts: Facts) -> dict[str, str | None]:
-    """What facts hold of vm.args and of the files it pulls in: path -> text, None when it is absent."""
-    return {p: (f.content or b"").decode(errors="replace") if f.exists else None for p, f in facts.files.items()}
+def _included(host: Host, facts: Facts) -> tuple[dict[str, str | None], list[str]]:
+    """(the texts of every file vm.args reaches through -args_file, None for an absent one; the absolute paths
+    among them that facts do not hold yet), by vmargs_includes' own walk over what facts hold."""
+    assert host.vm_args
+    missing: list[str] = []
 
+    def read(path: str) -> str | None:
+        fact = facts.files.get(path)
+        if fact is None:
+            missing.append(path)
+            return None
+        return (fact.content or b"").decode(errors="replace") if fact.exists else None
 
-def _reached(vm_args: str, texts: dict[str, str | None]) -> set[str]:
-    """vm.args and the included files reachable from it through the texts known so far."""
-    seen, todo = {vm_args}, [vm_args]
-    while todo:
-        for p in vmargs_includes.included_files(texts.get(todo.pop()) or ""):
-            if p not in seen and p in texts:
-                seen.add(p)
-                todo.append(p)
-    return seen
+    return vmargs_includes.gather((facts.files[host.vm_args].content or b"").decode(), read), missing
 
 
 def included_paths(host: Host, facts: Facts) -> tuple[str, ...]:
@@ -90,12 +90,7 @@ def included_paths(host: Host, facts: Facts) -> tuple[str, ...]:
     The caller reads them and asks again, up to vmargs_includes.MAX_INCLUDE_DEPTH times: erlexec follows the
     includes, so `up` must see every file before it can say that nothing there overrides the block.
     """
-    if not host.vm_args:
-        return ()
-    texts = _texts(facts)
-    wanted = [q for p in sorted(_reached(host.vm_args, texts)) for q in vmargs_includes.included_files(texts[p] or "")
-              if q.startswith("/") and q not in texts]
-    return tuple(dict.fromkeys(wanted))
+    return tuple(_included(host, facts)[1]) if host.vm_args else ()
 
 
 def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[Action], list[str]]:
@@ -103,9 +98,7 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write
     assert host.vm_args
     original = (facts.files[host.vm_args].content or b"").decode()
     dist = settings(mesh, host)
-    texts = _texts(facts)
-    included = {p: texts[p] for p in _reached(host.vm_args, texts)}
-    vmargs_includes.check(original, included)
+    vmargs_includes.check(original, _included(host, facts)[0])
     new_vm = vmargs.apply_block(original, dist)
     out = writes(mesh, host, cookie, facts, new_vm.encode())
     out += firewallplan.writes(mesh, facts) + identityplan.writes(mesh, dist.allow, facts)
