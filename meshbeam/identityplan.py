@@ -93,8 +93,7 @@ def compile_script() -> Cmd:
 
 def actions(mesh: Mesh, host: Host, facts: Facts) -> list[Action]:
     if not on(mesh):
-        there = [p for p in PATHS if facts.files[p].exists]
-        return [Action("remove meshbeam_dist (identity: none)", _remove(there))] if there else []
+        return _removal(facts, "remove meshbeam_dist (identity: none)")
     if "release-erts-older" in facts.flags:
         raise PlanError(f"{host.name}: the release under {release_root(host)} bundles an older ERTS than the "
                         "host's erlc, which compiles meshbeam_dist: install the release's OTP version on the host, "
@@ -105,8 +104,13 @@ def actions(mesh: Mesh, host: Host, facts: Facts) -> list[Action]:
     return [Action(f"compile {distmod.MODULE} into {distmod.EBIN_DIR}", compile_script())]
 
 
-def _remove(paths: list[str]) -> Cmd:
-    return join([*(sh("rm -f -- {}", p) for p in paths), sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR)])
+def _removal(facts: Facts, label: str) -> list[Action]:
+    """The action that removes those of PATHS the host has, and the ebin directory once empty."""
+    there = [p for p in PATHS if facts.files[p].exists]
+    if not there:
+        return []
+    return [Action(label, join([*(sh("rm -f -- {}", p) for p in there),
+                                sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR)]))]
 
 
 def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
@@ -126,5 +130,4 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
 def teardown(facts: Facts) -> list[Action]:
     """`down`: the module, its stamp and the allowed file go. A node still running with meshbeam_dist then
     refuses every incoming connection (its allowed file is gone) until it restarts without it."""
-    there = [p for p in PATHS if facts.files[p].exists]
-    return [Action(f"remove {distmod.MODULE} and {distmod.ALLOWED_FILE}", _remove(there))] if there else []
+    return _removal(facts, f"remove {distmod.MODULE} and {distmod.ALLOWED_FILE}")
