@@ -304,10 +304,9 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
         for name, rel, data, mode in backends.layer(mesh.backend).render_files(mesh, store):
             write(out / name / rel, data, mode)
         if any(h.vm_args for h in mesh.hosts):
-            from . import beamplan, firewall, vmargs
+            from . import beamplan, firewallplan, vmargs
 
-            rules = firewall.ruleset(interface=mesh.interface, cidr=mesh.cidr, dist_port=mesh.dist_port,
-                                     listen_port=mesh.port)
+            rules = firewallplan.ruleset(mesh)  # the table file `up` writes
             for h in mesh.hosts:
                 if h.vm_args:
                     write(out / h.name / "vm.args.block", vmargs.render_block(beamplan.settings(mesh, h)), 0o644)
