@@ -22,7 +22,7 @@ import yaml
 from . import backends, units
 from .errors import InputError
 from .fields import (SSH_PORT, check_interface, check_name, check_node_name, check_public_key, check_run_user,
-                     check_vm_args, invalid, one_of, parse_cidr, parse_endpoint, parse_port, parse_ssh_target,
+                     check_vm_args, invalid, ipv4_int, one_of, parse_cidr, parse_endpoint, parse_port, parse_ssh_target,
                      printable, show)
 from .firewall import EPMD_PORT
 from .fsutil import atomic_write
@@ -106,11 +106,6 @@ class Mesh:
     def _nodes(self) -> tuple[str, ...]:
         # Every host's allow list holds them all: a render of n hosts would build them n times.
         return tuple(m.node for m in self.members)
-
-
-def ssh_port(host: Host) -> int:
-    """The port of the host's SSH target (22 when it names none)."""
-    return parse_ssh_target(host.ssh)[2] or SSH_PORT
 
 
 # ---- YAML <-> dataclasses -------------------------------------------------------------------
@@ -307,8 +302,9 @@ def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
     return net
 
 
-def _check_host(mesh: Mesh, h: Host) -> None:
-    parse_ssh_target(h.ssh)
+def _check_host(mesh: Mesh, h: Host) -> int:
+    """Check a host's own fields; returns its SSH port."""
+    _, _, port = parse_ssh_target(h.ssh)
     host, _ = parse_endpoint(h.endpoint)
     if not backends.of(mesh.backend).ipv6_endpoints and ":" in host:
         raise invalid("endpoint", h.endpoint, f"the {mesh.backend} mesh is IPv4-only (AddressFamily = ipv4)")
@@ -324,15 +320,18 @@ def _check_host(mesh: Mesh, h: Host) -> None:
             raise invalid("service", h.service, "names the unit that runs the node: give vm_args too")
     if h.mix_release and not re.fullmatch(r"/.+/releases/[^/]+/vm\.args", h.vm_args or ""):
         raise invalid("vm_args", h.vm_args, "a mix release's vm_args is RELEASE/releases/VSN/vm.args")
+    return port or SSH_PORT
 
 
 def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
     """Every rule the inventory must satisfy; raises InputError naming the first broken one."""
     with _located(f"{where}: mesh"):
         net = _check_mesh(mesh)
+    first, last = int(net.network_address), int(net.broadcast_address)
     seen_names: set[str] = set()
     seen_addrs: dict[str, str] = {}
     seen_nodes: set[str] = set()
+    clash: tuple[int, Host | Peer] | None = None  # the first host whose SSH port is dist_port
     members = [("hosts", i, m) for i, m in enumerate(mesh.hosts)] + [("peers", i, m) for i, m in enumerate(mesh.peers)]
     for kind, i, m in members:
         at = f"{where}: {kind}[{i}]"
@@ -343,13 +342,10 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
             if m.name in seen_names:
                 raise InputError(f"the name {m.name!r} is used twice")
             seen_names.add(m.name)
-            try:
-                addr = ipaddress.IPv4Address(printable(m.address, "address"))
-            except ValueError:
-                raise invalid("address", m.address, "not an IPv4 mesh address") from None
-            if str(addr) != m.address:
-                raise invalid("address", m.address, f"write it as {addr}")
-            if addr not in net or addr in (net.network_address, net.broadcast_address):
+            addr = ipv4_int(printable(m.address, "address"))
+            if addr is None:
+                raise invalid("address", m.address, "not an IPv4 mesh address")
+            if not first < addr < last:
                 raise invalid("address", m.address, f"outside the mesh CIDR {net}")
             if m.address in seen_addrs:
                 raise invalid("address", m.address, f"already used by {seen_addrs[m.address]}")
@@ -360,14 +356,14 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
             check_public_key(mesh.backend, m.public_key)
             if backends.of(mesh.backend).underscore_names:
                 check_tinc_name(m.name, seen_names)
-            if isinstance(m, Host):
-                _check_host(mesh, m)
-    for i, h in enumerate(mesh.hosts):
-        if ssh_port(h) == mesh.dist_port:
-            raise InputError(
-                f"{where}: mesh: invalid dist_port {mesh.dist_port}: it is the SSH port of hosts[{i}] ({h.name}); "
-                "the firewall would cut SSH off; pick another"
-            )
+            if isinstance(m, Host) and _check_host(mesh, m) == mesh.dist_port and clash is None:
+                clash = i, m
+    if clash is not None:
+        i, h = clash
+        raise InputError(
+            f"{where}: mesh: invalid dist_port {mesh.dist_port}: it is the SSH port of hosts[{i}] ({h.name}); "
+            "the firewall would cut SSH off; pick another"
+        )
 
 
 def check_tinc_name(name: str, names: set[str]) -> None:
