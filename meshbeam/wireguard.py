@@ -56,7 +56,10 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
         f"Address = {interface_address(mesh, me)}",
     ]
     if isinstance(me, Host):
-        head.append(f"ListenPort = {mesh.port}")
+        # The prefix on Address already routes every peer, so wg-quick's per-peer route step
+        # (an `ip route show` for each AllowedIPs, i.e. a process per peer at every start)
+        # would add nothing. A roaming peer keeps it: on macOS the prefix gives no route.
+        head += [f"ListenPort = {mesh.port}", "Table = off"]
     head.append(f"PrivateKey = {secrets.private_key(me.name)}")
     others = mesh.hosts if isinstance(me, Peer) else mesh.members
     peers = [_peer_block(mesh, me, o, secrets) for o in others if o.name != me.name]
