@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 
 from . import backends, inventory, ops
-from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, add_hosts, handles_errors, out,
-                         parse_only, print_notes, run_options)
+from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, add_hosts, handles_errors,
+                         new_passphrase, open_store, out, parse_only, print_notes, run_options)
 from .cli_files import files_app
 from .cli_keys import keys_app
 from .cli_sandbox import sandbox_app
@@ -67,18 +67,16 @@ def init(
         epmd=epmd,
         identity=identity,
     )
-    store = None
+    seal_with = None
     if sealed:
         from .keyfiles import SEALED_FILE
-        from .keys import KeyStore
-        from .sealed import new_passphrase
 
         # Fail on bad options before the passphrase is typed twice, and before anything is written.
         inventory.validate(mesh)
         if inventory.exists(dir) and not force:
             raise InputError(f"an inventory already exists at {dir}; `meshbeam seal` seals it, --force replaces it")
-        store = KeyStore(dir, seal_with=new_passphrase(dir / SEALED_FILE))
-    ops.init(dir, mesh, force=force, store=store)
+        seal_with = new_passphrase(dir / SEALED_FILE)
+    ops.init(open_store(dir, seal_with), mesh, force=force)
     out.print(f"created {inventory.mesh_path(dir)} ({backend}, {mesh.cidr}, interface {interface}, port {port})")
     out.print("next: meshbeam add-host NAME [USER@]ADDRESS")
 
@@ -127,7 +125,7 @@ def add_host(
         raise InputError("give NAME and [USER@]ADDRESS[:SSHPORT], or --from FILE")
     spec = ops.HostSpec(name=name, ssh=ssh, endpoint=endpoint, vm_args=vm_args, node_name=node_name,
                         run_user=run_user, mix_release=mix_release, service=service)
-    added = ops.add_host(dir, spec)
+    added = ops.add_host(open_store(dir), spec)
     host = added.members[0]
     assert isinstance(host, Host)
     out.print(f"added host {host.name}: mesh {host.address}, endpoint {host.endpoint}, ssh {host.ssh}")
@@ -143,9 +141,9 @@ def add_peer(
     out_file: Annotated[Path | None, typer.Option("--out", help="Where to write its wg-quick config.")] = None,
 ) -> None:
     """Add a roaming peer (a laptop behind NAT) and write its wg-quick config."""
-    mesh, peer, path, notes = ops.add_peer(dir, name, out_file)
+    store = open_store(dir)
+    mesh, peer, path, notes = ops.add_peer(store, name, out_file)
     from .beamplan import join_commands
-    from .keys import KeyStore
 
     out.print(f"added peer {peer.name}: mesh {peer.address}")
     print_notes(notes)
@@ -157,7 +155,7 @@ def add_peer(
         out.print(f"  install -m 600 {path.name} /etc/wireguard/{mesh.interface}.conf")
         out.print(f"  wg-quick up {mesh.interface}")
     out.print("the servers learn about it at the next `meshbeam up`; then join the cluster from it as a hidden node")
-    out.print(f"(copy the cluster cookie, {KeyStore(dir).dir / 'cookie'}, to {peer.name} as cookie first; "
+    out.print(f"(copy the cluster cookie, {store.dir / 'cookie'}, to {peer.name} as cookie first; "
               "`meshbeam unseal` shows it if the inventory is sealed):")
     for line in join_commands(mesh, peer.node, "cookie"):
         out.print(f"  {line}")
@@ -168,7 +166,7 @@ def add_peer(
 
 
 def _remove(dir: Path, name: str, kind: type) -> None:
-    mesh, notes = ops.remove(dir, name, kind)
+    mesh, notes = ops.remove(open_store(dir), name, kind)
     out.print(f"removed {name}; its keys are destroyed. Run `meshbeam up` so that the other hosts forget it")
     if kind is Host:  # meshbeam no longer reaches it, so it keeps what `up` put there
         out.print(f"{name} itself still has meshbeam's interface, files and firewall table, as meshbeam no longer "
@@ -248,8 +246,8 @@ def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | Non
         raise InputError("the inventory has no hosts: add one with `meshbeam add-host`")
     if ssh_config is not None and not ssh_config.is_file():
         raise InputError(f"SSH config {ssh_config} does not exist")
-    runs, refreshed = converge.run(dir, mesh, hosts, remote.SSHOptions(ssh_config), parallel, dry_run=dry_run,
-                                   teardown=teardown, watch=views.with_progress,
+    runs, refreshed = converge.run(open_store(dir), mesh, hosts, remote.SSHOptions(ssh_config), parallel,
+                                   dry_run=dry_run, teardown=teardown, watch=views.with_progress,
                                    planned=lambda runs: views.print_plans(runs, show_diff=dry_run))
     views.print_results(runs, dry_run)
     for path in refreshed:

@@ -1,7 +1,10 @@
-"""What every command of the CLI shares: the consoles, the common options, the error handling."""
+"""What every command of the CLI shares: the consoles, the common options, the error handling, and
+the inventory's secrets opened once per command (with the passphrase of a sealed one)."""
 
 # No `from __future__ import annotations`: typer reads the option annotations (see cli.py).
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -10,8 +13,9 @@ import typer
 
 from . import ops
 from .console import Console
-from .errors import BUG_EXIT, MeshbeamError
+from .errors import BUG_EXIT, InputError, MeshbeamError
 from .inventory import Host, Mesh
+from .keys import KeyStore
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, emoji=False)  # ":smile:" in a hostile value stays text
@@ -73,9 +77,50 @@ OnlyOpt = Annotated[str | None, typer.Option(metavar="NAME,...", help="Only thes
 ParallelOpt = Annotated[int, typer.Option(min=1, max=256, help="Hosts worked on at once.")]
 
 
+PASSPHRASE_ENV = "MESHBEAM_PASSPHRASE"
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def ask_passphrase(path: Path) -> str:
+    """The passphrase of an existing sealed file: the environment, else typed on a terminal. The
+    command's one KeyStore calls this at most once."""
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    if not stdin_is_terminal():
+        raise InputError(f"{path} is sealed: set {PASSPHRASE_ENV} or run in a terminal to type the passphrase")
+    import getpass
+
+    return getpass.getpass(f"passphrase for {path}: ")
+
+
+def new_passphrase(path: Path) -> str:
+    """A passphrase to seal with: the environment, else typed twice on a terminal."""
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    if not stdin_is_terminal():
+        raise InputError(f"sealing {path} needs a passphrase: set {PASSPHRASE_ENV} or run in a terminal")
+    import getpass
+
+    first = getpass.getpass(f"new passphrase for {path}: ")
+    if not first:
+        raise InputError("an empty passphrase seals nothing; nothing was written")
+    if getpass.getpass("the same passphrase again: ") != first:
+        raise InputError("the two passphrases differ; nothing was written")
+    return first
+
+
+def open_store(dir: Path, seal_with: str | None = None) -> KeyStore:
+    """The command's KeyStore, passed down to everything that reads or writes a secret. Opening it
+    reads nothing; a sealed inventory asks for its passphrase when a secret is first needed."""
+    return KeyStore(dir, passphrase=ask_passphrase, seal_with=seal_with)
+
+
 def add_hosts(dir: Path, specs: list[ops.HostSpec], source: str) -> None:
     """add-host --from and import ansible: every host in one change, and what happened."""
-    added = ops.add_hosts(dir, specs)
+    added = ops.add_hosts(open_store(dir), specs)
     out.print(f"added {len(added.members)} hosts from {source}", markup=False)
     if added.members:
         first, last = added.members[0], added.members[-1]

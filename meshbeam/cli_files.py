@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from . import inventory, ops
-from .cli_common import DEFAULT_DIR, DirOpt, add_hosts, handles_errors, out
+from .cli_common import DEFAULT_DIR, DirOpt, add_hosts, handles_errors, open_store, out
 
 files_app = typer.Typer()
 
@@ -24,7 +24,7 @@ def render(
     OUT must be new, empty or an earlier render's: files there that the mesh no longer has
     (a removed member's) are deleted, so that OUT can be copied as it is.
     """
-    written, removed = ops.render_to(dir, out_dir)
+    written, removed = ops.render_to(open_store(dir), out_dir)
     out.print(f"wrote {written} files under {out_dir}" + (f", removed {removed} stale" if removed else ""))
 
 

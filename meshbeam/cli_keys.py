@@ -6,7 +6,8 @@ from typing import Annotated
 import typer
 
 from . import ops
-from .cli_common import DEFAULT_DIR, DirOpt, handles_errors, out, print_notes
+from .cli_common import (DEFAULT_DIR, DirOpt, ask_passphrase, handles_errors, new_passphrase, open_store, out,
+                         print_notes)
 from .errors import InputError
 
 keys_app = typer.Typer()
@@ -25,7 +26,7 @@ def rotate_keys(
         raise InputError("name the members to rotate, or pass --all (not both)")
     if not (names or all_ or psk):
         raise InputError("name the members to rotate, or pass --all or --psk")
-    mesh, rewritten, notes = ops.rotate_keys(dir, None if all_ else (names or []), psk=psk or all_)
+    mesh, rewritten, notes = ops.rotate_keys(open_store(dir), None if all_ else (names or []), psk=psk or all_)
     done = [f"new keypairs for {'every member' if all_ else ', '.join(names or [])}"] if names or all_ else []
     if psk or all_:
         done.append("a new preshared key for every pair")
@@ -41,7 +42,7 @@ def seal(dir: DirOpt = DEFAULT_DIR) -> None:
     """Encrypt DIR/keys/ into DIR/keys.sealed with a passphrase (prompt or MESHBEAM_PASSPHRASE)."""
     from .sealing import seal_inventory
 
-    path = seal_inventory(dir)
+    path = seal_inventory(dir, ask=ask_passphrase, ask_new=new_passphrase)
     out.print(f"sealed the secrets into {path}; {dir / 'keys'} is gone")
     if any((dir / "peers").glob("*")):
         out.print(f"note: {dir / 'peers'} still holds roaming peers' configs with their private keys in clear; "
@@ -54,5 +55,5 @@ def unseal(dir: DirOpt = DEFAULT_DIR) -> None:
     """Decrypt DIR/keys.sealed back into DIR/keys/ (0700, files 0600)."""
     from .sealing import unseal_inventory
 
-    path = unseal_inventory(dir)
+    path = unseal_inventory(dir, ask=ask_passphrase)
     out.print(f"unsealed the secrets into {path}; {dir / 'keys.sealed'} is gone")

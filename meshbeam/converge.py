@@ -118,17 +118,16 @@ def close(runs: list[HostRun]) -> None:
             r.conn.close()
 
 
-def run(directory: Path, mesh: Mesh, hosts: list[Host], options: remote.SSHOptions, parallel: int, *,
+def run(store: KeyStore, mesh: Mesh, hosts: list[Host], options: remote.SSHOptions, parallel: int, *,
         dry_run: bool, teardown: bool, watch: Watch, planned: Callable[[list[HostRun]], None]
         ) -> tuple[list[HostRun], list[Path]]:
-    """`up` (or `down` with `teardown`) on `hosts`, under the inventory's lock: plan every host, hand the
-    plans to `planned` (the CLI shows them), then apply unless `dry_run`. Returns the runs and the
-    roaming peers' configs that `up` rewrote."""
-    store = KeyStore(directory)
+    """`up` (or `down` with `teardown`) on `hosts`, under the lock of the store's inventory: plan every
+    host, hand the plans to `planned` (the CLI shows them), then apply unless `dry_run`. Returns the runs
+    and the roaming peers' configs that `up` rewrote."""
     store.unlock()  # a sealed inventory asks for its passphrase before the progress display
     planner = planning.teardown if teardown else planning.build
-    with locked(directory):
-        refreshed = [] if teardown else ops.refresh_peer_configs(directory, mesh)
+    with locked(store.inventory):
+        refreshed = [] if teardown else ops.refresh_peer_configs(store, mesh)
         runs = watch(hosts, lambda p: prepare(mesh, store, hosts, options, parallel, p, planner))
         try:
             planned(runs)

@@ -2,12 +2,19 @@
 encrypted `DIR/keys.sealed` (0600, see sealed.py) holding the same files.
 
 Both present means a `seal` or `unseal` was interrupted: refused until that command is run again.
+
+Each file holds one secret in one of two encodings (the same bytes inside keys.sealed):
+a text line (`encode_text`: a member's private key, the cookie) or 32 random bytes in base64
+(`encode_secret`: psk-secret).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +27,41 @@ if TYPE_CHECKING:
 KEY_DIR = "keys"
 SEALED_FILE = "keys.sealed"
 TEMP_SUFFIX = ".mbtxn"  # files a transaction has written but not yet published
+SECRET_BYTES = 32
+
+Ask = Callable[[Path], str]  # the passphrase of a sealed file: the CLI's to obtain, asked at most once
+
+
+# -- the encodings of the files --------------------------------------------------------------
+
+
+def encode_text(text: str) -> bytes:
+    return (text + "\n").encode()
+
+
+def decode_text(data: bytes) -> str:
+    return data.decode().strip()
+
+
+def raw_key(text: str) -> bytes | None:
+    """32 bytes from their base64 (a WireGuard key, the preshared-key secret), else None."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == SECRET_BYTES else None
+
+
+def encode_secret(raw: bytes) -> bytes:
+    return base64.b64encode(raw) + b"\n"
+
+
+def decode_secret(data: bytes) -> bytes | None:
+    """The 32 bytes, or None for a damaged file."""
+    return raw_key(data.decode(errors="replace").strip())
+
+
+# -- the two storages ------------------------------------------------------------------------
 
 
 class Files(Protocol):
@@ -30,6 +72,7 @@ class Files(Protocol):
     def exists(self, rel: str) -> bool: ...
     def names(self) -> list[str]: ...
     def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]: ...
+    def published(self, changes: dict[str, bytes | None]) -> None: ...
 
 
 class PlainFiles:
@@ -77,6 +120,9 @@ class PlainFiles:
         _write_temps(temps)
         return renames, deletes
 
+    def published(self, changes: dict[str, bytes | None]) -> None:
+        pass  # reads go to the files, which hold the changes now
+
     def all(self) -> dict[str, bytes]:
         """Every file, for sealing; anything but plain files is refused rather than dropped."""
         files = {}
@@ -105,17 +151,18 @@ def _write_temps(temps: list[tuple[Path, bytes]]) -> None:
 class SealedFiles:
     """DIR/keys.sealed: decrypted once on first use, kept in memory, re-sealed whole by a transaction."""
 
-    def __init__(self, path: Path, files: dict[str, bytes] | None = None, key: SealKey | None = None) -> None:
+    def __init__(self, path: Path, ask: Ask, files: dict[str, bytes] | None = None, key: SealKey | None = None) -> None:
         self.where = path
+        self._ask = ask
         self._files, self._key = files, key
-        self._lock = threading.Lock()  # converge's threads share one store: ask for the passphrase once
+        self._lock = threading.Lock()  # converge's threads share the store: decrypt (and ask) once
 
     def _all(self) -> dict[str, bytes]:
         with self._lock:
             if self._files is None:
                 from . import sealed
 
-                self._files, self._key = sealed.unlock(self.where)
+                self._files, self._key = sealed.unlock(self.where, self._ask)
             return self._files
 
     def load(self) -> None:
@@ -133,18 +180,28 @@ class SealedFiles:
     def stage(self, changes: dict[str, bytes | None]) -> tuple[list[tuple[Path, Path]], list[Path]]:
         """The whole blob, re-sealed with the changes, under a temp name. Read under the
         transaction's lock, so no other command's change can be lost."""
-        files = dict(self._all())
-        for rel, data in changes.items():
-            if data is None:
-                files.pop(rel, None)
-            else:
-                files[rel] = data
         from . import sealed
 
+        files = _changed(self._all(), changes)
         assert self._key is not None
         tmp = self.where.with_name(f".{self.where.name}{TEMP_SUFFIX}")
         write_temp(tmp, sealed.seal_with(files, self._key, str(self.where)), 0o600)
         return [(tmp, self.where)], []
+
+    def published(self, changes: dict[str, bytes | None]) -> None:
+        """The blob on disk now holds the changes: so do the files in memory (nothing is decrypted,
+        or asked, again)."""
+        self._files = _changed(self._all(), changes)
+
+
+def _changed(files: dict[str, bytes], changes: dict[str, bytes | None]) -> dict[str, bytes]:
+    new = dict(files)
+    for rel, data in changes.items():
+        if data is None:
+            new.pop(rel, None)
+        else:
+            new[rel] = data
+    return new
 
 
 def storage_state(inventory_dir: Path) -> str:
@@ -160,11 +217,12 @@ def _interrupted(inventory_dir: Path) -> InputError:
     )
 
 
-def open_files(inventory_dir: Path) -> Files:
-    """The storage an existing inventory uses; opening it reads nothing and asks nothing."""
+def open_files(inventory_dir: Path, ask: Ask) -> Files:
+    """The storage an existing inventory uses; opening it reads nothing and asks nothing (a sealed
+    one calls `ask` when it is first read)."""
     state = storage_state(inventory_dir)
     if state == "both":
         raise _interrupted(inventory_dir)
     if state == "sealed":
-        return SealedFiles(inventory_dir / SEALED_FILE)
+        return SealedFiles(inventory_dir / SEALED_FILE, ask)
     return PlainFiles(inventory_dir / KEY_DIR)

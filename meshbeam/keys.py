@@ -19,7 +19,9 @@ out by the next `up` (like `rotate-keys --psk`). Keeping the stored keys until a
 rotation would have kept the whole-file rewrite on every add and remove, and the old pairs
 of removed members on disk; until then, commands that need preshared keys say how to move.
 
-KeyStore works the same on `DIR/keys/` and on a sealed inventory's `DIR/keys.sealed` (keyfiles.py).
+KeyStore works the same on `DIR/keys/` and on a sealed inventory's `DIR/keys.sealed` (keyfiles.py,
+which also holds each file's encoding). A command opens one KeyStore and passes it down, so a
+sealed inventory is decrypted, and its passphrase asked for, once.
 
 Writes are staged in the KeyStore and made durable by a transaction (store.py), which
 publishes them together with mesh.yaml.
@@ -38,7 +40,9 @@ from pathlib import Path
 
 from . import backends
 from .errors import InputError
-from .keyfiles import KEY_DIR, SEALED_FILE, Files, PlainFiles, SealedFiles, open_files
+from .keyfiles import (KEY_DIR, SEALED_FILE, SECRET_BYTES, Ask, Files, PlainFiles, SealedFiles, decode_secret,
+                       decode_text, encode_secret, encode_text, open_files)
+from .keyfiles import raw_key as _raw_key
 
 PSK_SECRET_FILE = "psk-secret"
 LEGACY_PSK_FILE = "preshared"  # one stored key per pair: the format before derived keys
@@ -71,14 +75,6 @@ def public_key(private_b64: str) -> str:
 def generate_cookie() -> str:
     """256 bits from the OS CSPRNG, URL-safe: printable ASCII well under the atom limit of 255."""
     return secrets.token_urlsafe(32)
-
-
-def _raw_key(text: str) -> bytes | None:
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if len(raw) == 32 else None
 
 
 def check_public_key(text: str, where: str) -> None:
@@ -128,18 +124,24 @@ def derive_psk(secret: bytes, a: str, b: str) -> str:
 # -- storage: a directory of files, or the same files in one sealed blob ----------------------
 
 
+def _no_passphrase(path: Path) -> str:
+    raise InputError(f"{path} is sealed and no passphrase was given")
+
+
 class KeyStore:
     """Secrets of one inventory. Reads are cached; writes are staged until a transaction
     (store.py) commits them.
 
-    Construction is free: the storage is looked at, and a sealed one decrypted (asking for the
-    passphrase), only when a secret is first needed.
+    Construction is free: the storage is looked at, and a sealed one decrypted (calling
+    `passphrase`), only when a secret is first needed; after that, never again.
     """
 
-    def __init__(self, inventory_dir: Path, *, seal_with: str | None = None) -> None:
-        """`seal_with`: a passphrase, for `create` to start a sealed keystore (init --sealed)."""
+    def __init__(self, inventory_dir: Path, *, passphrase: Ask = _no_passphrase, seal_with: str | None = None) -> None:
+        """`passphrase(path)`: the passphrase of a sealed keystore, from whoever runs the command.
+        `seal_with`: a new passphrase, for `create` to start a sealed keystore (init --sealed)."""
+        self.inventory = inventory_dir
         self.dir = inventory_dir / KEY_DIR
-        self._inventory = inventory_dir
+        self._ask = passphrase
         self._seal_with = seal_with
         self._backend: Files | None = None
         self._pending: dict[str, bytes | None] = {}
@@ -148,7 +150,7 @@ class KeyStore:
     @property
     def _files(self) -> Files:
         if self._backend is None:
-            self._backend = open_files(self._inventory)
+            self._backend = open_files(self.inventory, self._ask)
         return self._backend
 
     @property
@@ -161,10 +163,11 @@ class KeyStore:
         if self._seal_with is not None:
             from . import sealed
 
-            self._backend = SealedFiles(self._inventory / SEALED_FILE, {}, sealed.new_key(self._seal_with))
+            key = sealed.new_key(self._seal_with)
+            self._backend = SealedFiles(self.inventory / SEALED_FILE, self._ask, {}, key)
         else:
             self._backend = PlainFiles(self.dir)
-        self._pending = {COOKIE_FILE: (generate_cookie() + "\n").encode()}
+        self._pending = {COOKIE_FILE: encode_text(generate_cookie())}
         self.new_psk_secret()
 
     def unlock(self) -> None:
@@ -182,7 +185,7 @@ class KeyStore:
 
     def put_member_key(self, name: str, private: str) -> None:
         """Stage NAME's private key (new, or replacing a rotated one)."""
-        self._pending[f"{name}.key"] = (private + "\n").encode()
+        self._pending[f"{name}.key"] = encode_text(private)
 
     def drop_member_key(self, name: str) -> None:
         self._pending[f"{name}.key"] = None
@@ -191,7 +194,7 @@ class KeyStore:
         data = self._read(f"{name}.key")
         if data is None:
             raise InputError(f"the private key of {name!r} is missing from {self.where}")
-        return data.decode().strip()
+        return decode_text(data)
 
     def key_owners(self) -> set[str]:
         """Names that have a private key once the staged changes are written (a transaction
@@ -206,7 +209,7 @@ class KeyStore:
     def new_psk_secret(self) -> None:
         """Stage a new secret, which replaces every pair's preshared key, and destroy stored
         keys of the old format."""
-        self._pending[PSK_SECRET_FILE] = base64.b64encode(os.urandom(32)) + b"\n"
+        self._pending[PSK_SECRET_FILE] = encode_secret(os.urandom(SECRET_BYTES))
         if LEGACY_PSK_FILE in self._pending or self._files.exists(LEGACY_PSK_FILE):
             self._pending[LEGACY_PSK_FILE] = None
         self._base = None
@@ -228,7 +231,7 @@ class KeyStore:
                     )
                 raise InputError(f"the preshared-key secret is missing from {self.where}; "
                                  "`meshbeam rotate-keys --psk` makes a new one")
-            secret = _raw_key(data.decode().strip())
+            secret = decode_secret(data)
             if secret is None:
                 raise InputError(f"{self.where}: {PSK_SECRET_FILE} is damaged (expected 32 bytes in base64)")
             self._base = _psk_hash(secret)
@@ -283,7 +286,7 @@ class KeyStore:
         data = self._read(COOKIE_FILE)
         if data is None:
             raise InputError(f"the cluster cookie is missing from {self.where}")
-        return data.decode().strip()
+        return decode_text(data)
 
     # -- commit (by store.transaction) -----------------------------------------------------
 
@@ -296,10 +299,7 @@ class KeyStore:
         return self._files.stage(self._pending) if self._pending else ([], [])
 
     def committed(self) -> None:
-        """The transaction published the changes: read from disk again from now on."""
-        self._pending, self._backend, self._base = {}, None, None
+        """The transaction published the changes: the storage holds them now."""
+        self._files.published(self._pending)
+        self._pending = {}
 
-
-# -- seal / unseal a whole inventory -----------------------------------------------------------
-# Order matters: the new form is written and made durable before the old one is removed, so a
-# crash leaves at worst both (which KeyStore refuses, and running the command again finishes).

@@ -3,6 +3,9 @@
 Each change runs in one transaction (store.py): the inventory is locked before it is read,
 all input is checked before anything is written, and the keys, mesh.yaml and peer configs
 are published together. Bad input leaves the inventory directory byte-identical.
+
+Each operation takes the command's KeyStore, opened once by the CLI: the inventory is its
+directory, and a sealed one is decrypted (its passphrase asked for) once per command.
 """
 
 from __future__ import annotations
@@ -43,9 +46,9 @@ def _stale_peer_files(directory: Path, mesh: Mesh, store: KeyStore) -> dict[Path
     return stale
 
 
-def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
+def refresh_peer_configs(store: KeyStore, mesh: Mesh) -> list[Path]:
     """Rewrite stale peer configs (for `up`, which holds the lock but changes no inventory)."""
-    stale = _stale_peer_files(directory, mesh, KeyStore(directory))
+    stale = _stale_peer_files(store.inventory, mesh, store)
     for files in stale.values():
         for path, (text, mode) in files.items():
             atomic_write(path, text, mode)
@@ -57,13 +60,15 @@ def refresh_peer_configs(directory: Path, mesh: Mesh) -> list[Path]:
 GITIGNORE = "# written by `meshbeam init`: these hold private keys in clear\n/keys/\n/peers/\n"
 
 
-def init(directory: Path, mesh: Mesh, *, force: bool, store: KeyStore | None = None) -> None:
-    """A new inventory. With `force` an existing one is replaced and its keys destroyed first
-    (interrupted then, `init --force` again starts over)."""
+def init(store: KeyStore, mesh: Mesh, *, force: bool) -> None:
+    """A new inventory in the store's directory, sealed if the store was given `seal_with`. With
+    `force` an existing one is replaced and its keys destroyed first (interrupted then, `init
+    --force` again starts over)."""
+    directory = store.inventory
     inventory.validate(mesh)
     if inventory.exists(directory) and not force:
         raise InputError(f"an inventory already exists at {directory}; use --force to replace it")
-    with transaction(directory, store=store, new=True) as txn:  # init --sealed passes a KeyStore(seal_with=...)
+    with transaction(store, new=True) as txn:
         if force:
             for sub in ("keys", "keys.sealed", "peers"):
                 path = directory / sub
@@ -161,10 +166,11 @@ def _at(spec: HostSpec, field_name: str | None, message: str) -> InputError:
     return InputError(f"{spec.where}: field {field_name!r}: {message}" if field_name else f"{spec.where}: {message}")
 
 
-def add_hosts(directory: Path, specs: Sequence[HostSpec]) -> Added:
+def add_hosts(store: KeyStore, specs: Sequence[HostSpec]) -> Added:
     """Add every host of `specs` in one transaction: all or nothing. Every spec is checked
     before the first key is made; a bad one is named by its `where` and field."""
-    with transaction(directory) as txn:
+    directory = store.inventory
+    with transaction(store) as txn:
         mesh = txn.mesh
         assert mesh is not None
         existing, names = {m.name for m in mesh.members}, {m.name for m in mesh.members}
@@ -202,16 +208,17 @@ def _with_new_key(txn: Transaction, member: Host | Peer) -> Host | Peer:
     return replace(member, public_key=public)
 
 
-def add_host(directory: Path, spec: HostSpec) -> Added:
-    return add_hosts(directory, [spec])
+def add_host(store: KeyStore, spec: HostSpec) -> Added:
+    return add_hosts(store, [spec])
 
 
-def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Mesh, Peer, Path, list[str]]:
+def add_peer(store: KeyStore, name: str, out: Path | None) -> tuple[Mesh, Peer, Path, list[str]]:
     """A roaming peer and its config: under DIR/peers/ in the same transaction; at `out`
     elsewhere, written just after the commit (a failure there leaves the peer added, and
     `rotate-keys NAME` rewrites the file). Returns the new mesh, the peer, its config's path
     and notes."""
-    with transaction(directory) as txn:
+    directory = store.inventory
+    with transaction(store) as txn:
         mesh = txn.mesh
         assert mesh is not None
         inventory.check_name(name, "member name")
@@ -238,10 +245,11 @@ def add_peer(directory: Path, name: str, out: Path | None) -> tuple[Mesh, Peer, 
     return new, peer, target, txn.notes
 
 
-def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> tuple[Mesh, list[str]]:
+def remove(store: KeyStore, name: str, kind: type[Host] | type[Peer]) -> tuple[Mesh, list[str]]:
     """Drop a member: its entry, its private key and (for a peer) its config under DIR/peers.
     Its preshared keys were derived from its public key, so they go with it."""
-    with transaction(directory) as txn:
+    directory = store.inventory
+    with transaction(store) as txn:
         mesh = txn.mesh
         assert mesh is not None
         member = mesh.member(name)
@@ -260,7 +268,7 @@ def remove(directory: Path, name: str, kind: type[Host] | type[Peer]) -> tuple[M
 RENDER_MARK = ".meshbeam-render"  # OUT holds render output: later renders may prune it
 
 
-def render_to(directory: Path, out: Path) -> tuple[int, int]:
+def render_to(store: KeyStore, out: Path) -> tuple[int, int]:
     """Write every member's files under OUT/NAME/ without touching any host.
 
     The same text `up` would push: the wg-quick config (or the tinc directory), and for hosts
@@ -274,9 +282,9 @@ def render_to(directory: Path, out: Path) -> tuple[int, int]:
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor  # render only: not for every change
 
+    directory = store.inventory
     settle(directory)
     mesh = inventory.load(directory)
-    store = KeyStore(directory)
     store.unlock()  # a wrong passphrase must stop us before the first write
     mark = out / RENDER_MARK
     if out.exists() and not out.is_dir():
@@ -338,14 +346,14 @@ def _prune(out: Path, keep: set[Path]) -> int:
     return removed
 
 
-def rotate_keys(directory: Path, names: list[str] | None, *, psk: bool = False) -> tuple[Mesh, list[Path], list[str]]:
+def rotate_keys(store: KeyStore, names: list[str] | None, *, psk: bool = False) -> tuple[Mesh, list[Path], list[str]]:
     """New keypairs for NAMES (or every member, `names=None`), or with `psk` a new preshared-key
     secret (every pair's key changes), or both.
 
     Only the inventory changes here; `meshbeam up` rolls the keys out. Returns the new mesh,
     the roaming peers' config files that were rewritten (they must be copied again) and notes.
     """
-    with transaction(directory) as txn:
+    with transaction(store) as txn:
         mesh = txn.mesh
         assert mesh is not None
         chosen = [mesh.member(n) for n in names] if names is not None else list(mesh.members)
@@ -361,7 +369,7 @@ def rotate_keys(directory: Path, names: list[str] | None, *, psk: bool = False) 
             peers=tuple(replace(p, public_key=fresh[p.name][1]) if p.name in fresh else p for p in mesh.peers),
         )
         txn.mesh = new
-        stale = _stale_peer_files(directory, new, txn.keys)
+        stale = _stale_peer_files(txn.directory, new, txn.keys)
         for files in stale.values():
             for path, (text, mode) in files.items():
                 txn.write(path, text, mode)

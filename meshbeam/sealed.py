@@ -11,6 +11,8 @@ Argon2id(passphrase, salt) gives 48 bytes: the first 32 are the SecretBox key, t
 gives an attacker nothing the MAC would not: either way each guess costs one Argon2id.
 The payload is JSON {"files": {NAME: B64(bytes)}} with sorted keys: deterministic.
 
+The codec: `seal_with` encodes, `parse` + `open_parsed` (or `open_with` and a known key) decode.
+The passphrase comes from the caller (`unlock`'s `ask`): the CLI decides how to obtain it.
 PyNaCl is imported lazily: `meshbeam --help` and `list` must not load it.
 """
 
@@ -18,22 +20,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hmac
 import json
 import os
 import re
-import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
 
 MAGIC = b"MBSEAL1\n"
-ENV = "MESHBEAM_PASSPHRASE"
 # OPSLIMIT_MODERATE / MEMLIMIT_MODERATE of libsodium: 256 MiB and a noticeable fraction of a
-# second per derivation (see BENCHMARKS.md), paid once per command (derivations are memoized below).
+# second per derivation (see BENCHMARKS.md), paid once per command: a command opens one KeyStore,
+# which keeps the derived key for its re-seals.
 OPSLIMIT = 3
 MEMLIMIT = 256 * 1024 * 1024
 # Limits accepted when reading: a crafted header must not make us allocate unbounded memory.
@@ -69,16 +69,10 @@ class Parsed:
 # -- keys -----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=8)
-def _derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> bytes:
-    """Memoized: one command builds several KeyStores over the same file; derive once."""
+def derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> SealKey:
     from nacl.pwhash import argon2id
 
-    return argon2id.kdf(KEY_BYTES + CHECK_BYTES, passphrase.encode(), salt, opslimit, memlimit)
-
-
-def derive(passphrase: str, salt: bytes, opslimit: int, memlimit: int) -> SealKey:
-    out = _derive(passphrase, salt, opslimit, memlimit)
+    out = argon2id.kdf(KEY_BYTES + CHECK_BYTES, passphrase.encode(), salt, opslimit, memlimit)
     return SealKey(salt, opslimit, memlimit, out[:KEY_BYTES], out[KEY_BYTES:])
 
 
@@ -115,10 +109,6 @@ def seal_with(files: dict[str, bytes], key: SealKey, where: str = "sealed keys")
     return MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + base64.b64encode(box) + b"\n"
 
 
-def seal(files: dict[str, bytes], passphrase: str) -> bytes:
-    return seal_with(files, new_key(passphrase))
-
-
 def parse(blob: bytes, where: str) -> Parsed:
     """Check the framing before any passphrase is asked for: a damaged file fails fast."""
     damaged = InputError(f"{where} is damaged (truncated or not a meshbeam sealed file)")
@@ -148,11 +138,17 @@ def parse(blob: bytes, where: str) -> Parsed:
 
 
 def open_parsed(parsed: Parsed, passphrase: str, where: str) -> tuple[dict[str, bytes], SealKey]:
-    """Decrypt; returns the files and the key, so the caller can re-seal without deriving again."""
+    """Derive the key and decrypt; returns the files and the key, so the caller can re-seal without
+    deriving again."""
+    key = derive(passphrase, parsed.salt, parsed.opslimit, parsed.memlimit)
+    return open_with(parsed, key, where), key
+
+
+def open_with(parsed: Parsed, key: SealKey, where: str) -> dict[str, bytes]:
+    """Decrypt with a derived key (e.g. to read back what was just sealed with it)."""
     from nacl.exceptions import CryptoError
     from nacl.secret import SecretBox
 
-    key = derive(passphrase, parsed.salt, parsed.opslimit, parsed.memlimit)
     if not hmac.compare_digest(key.check, parsed.check):
         raise InputError(f"wrong passphrase for {where}")
     try:
@@ -163,67 +159,14 @@ def open_parsed(parsed: Parsed, passphrase: str, where: str) -> tuple[dict[str, 
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         raise InputError(f"{where} is damaged: unreadable contents") from None
     _check_names(files, where)
-    return files, key
+    return files
 
 
-def unseal(blob: bytes, passphrase: str, where: str = "sealed keys") -> dict[str, bytes]:
-    return open_parsed(parse(blob, where), passphrase, where)[0]
-
-
-# -- passphrases ----------------------------------------------------------------------------
-
-_prompted: dict[Path, str] = {}  # typed in this process and proven right: never asked twice
-
-
-def _no_source(path: Path) -> InputError:
-    return InputError(f"{path} is sealed: set {ENV} or run in a terminal to type the passphrase")
-
-
-def passphrase(path: Path) -> str:
-    """The passphrase of an existing sealed file: the environment, else a prompt on a terminal."""
-    if os.environ.get(ENV):
-        return os.environ[ENV]
-    if path.resolve() in _prompted:
-        return _prompted[path.resolve()]
-    if not sys.stdin.isatty():
-        raise _no_source(path)
-    import getpass
-
-    return getpass.getpass(f"passphrase for {path}: ")
-
-
-def remember(path: Path, value: str) -> None:
-    """Called once `value` opened `path`; a value from the environment needs no remembering."""
-    if os.environ.get(ENV) != value:
-        _prompted[path.resolve()] = value
-
-
-def new_passphrase(path: Path) -> str:
-    """A passphrase to seal with: the environment, else typed twice on a terminal."""
-    if os.environ.get(ENV):
-        return os.environ[ENV]
-    if not sys.stdin.isatty():
-        raise InputError(f"sealing {path} needs a passphrase: set {ENV} or run in a terminal")
-    import getpass
-
-    first = getpass.getpass(f"new passphrase for {path}: ")
-    if not first:
-        raise InputError("an empty passphrase seals nothing; nothing was written")
-    if getpass.getpass("the same passphrase again: ") != first:
-        raise InputError("the two passphrases differ; nothing was written")
-    return first
-
-
-def unlock(path: Path, blob: bytes | None = None) -> tuple[dict[str, bytes], SealKey]:
-    """Check, ask for the passphrase, decrypt: the files of a sealed keystore (`blob`, else read
-    from `path`) and its key."""
-    if blob is None:
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{path} is missing") from None
-    parsed = parse(blob, str(path))
-    value = passphrase(path)
-    files, key = open_parsed(parsed, value, str(path))
-    remember(path, value)
-    return files, key
+def unlock(path: Path, ask: Callable[[Path], str]) -> tuple[dict[str, bytes], SealKey]:
+    """Read and check the framing, then `ask` for the passphrase (once) and decrypt: the files of a
+    sealed keystore and its key."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing") from None
+    return open_parsed(parse(blob, str(path)), ask(path), str(path))

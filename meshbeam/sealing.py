@@ -1,7 +1,7 @@
 """`meshbeam seal` and `unseal`: an inventory's secrets moved between DIR/keys/ and DIR/keys.sealed.
 
 Each step is ordered so that an interruption leaves both copies, which the next run checks
-against each other and finishes; never neither.
+against each other and finishes; never neither. Passphrases come from the caller (the CLI).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from . import sealed
 from .errors import InputError, MeshbeamError
 from .fsutil import atomic_write, fsync_dir, locked
-from .keyfiles import KEY_DIR, SEALED_FILE, PlainFiles, storage_state
+from .keyfiles import KEY_DIR, SEALED_FILE, Ask, PlainFiles, storage_state
 from .store import recover
 
 
@@ -31,8 +31,10 @@ def _require_inventory(inventory_dir: Path) -> None:
         raise InputError(f"no inventory at {inventory_dir}")
 
 
-def seal_inventory(inventory_dir: Path) -> Path:
-    """Encrypt DIR/keys/ into DIR/keys.sealed, check it reads back, then remove DIR/keys/."""
+def seal_inventory(inventory_dir: Path, *, ask: Ask, ask_new: Ask) -> Path:
+    """Encrypt DIR/keys/ into DIR/keys.sealed, check it reads back, then remove DIR/keys/.
+    `ask_new`: a passphrase to seal with; `ask`: the passphrase of the DIR/keys.sealed an
+    interrupted seal left (the leftover DIR/keys/ is checked against it)."""
     _require_inventory(inventory_dir)
     keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
     with locked(inventory_dir):
@@ -43,13 +45,13 @@ def seal_inventory(inventory_dir: Path) -> Path:
         if state == "none":
             raise InputError(f"nothing to seal: {keys_dir} does not exist")
         if state == "both":
-            _check_leftover(inventory_dir, sealed.unlock(sealed_path)[0])
+            _check_leftover(inventory_dir, sealed.unlock(sealed_path, ask)[0])
         else:
-            files = PlainFiles(keys_dir).all()
-            value = sealed.new_passphrase(sealed_path)
-            atomic_write(sealed_path, sealed.seal(files, value), 0o600)
+            files, where = PlainFiles(keys_dir).all(), str(sealed_path)
+            key = sealed.new_key(ask_new(sealed_path))
+            atomic_write(sealed_path, sealed.seal_with(files, key, where), 0o600)
             fsync_dir(inventory_dir)
-            if sealed.unseal(sealed_path.read_bytes(), value, str(sealed_path)) != files:
+            if sealed.open_with(sealed.parse(sealed_path.read_bytes(), where), key, where) != files:
                 sealed_path.unlink()
                 raise MeshbeamError(f"{sealed_path} did not read back as written; removed it and kept {keys_dir}")
         shutil.rmtree(keys_dir)
@@ -57,7 +59,7 @@ def seal_inventory(inventory_dir: Path) -> Path:
     return sealed_path
 
 
-def unseal_inventory(inventory_dir: Path) -> Path:
+def unseal_inventory(inventory_dir: Path, *, ask: Ask) -> Path:
     """Decrypt DIR/keys.sealed into DIR/keys/ (0700, files 0600), then remove DIR/keys.sealed."""
     _require_inventory(inventory_dir)
     keys_dir, sealed_path = inventory_dir / KEY_DIR, inventory_dir / SEALED_FILE
@@ -65,7 +67,7 @@ def unseal_inventory(inventory_dir: Path) -> Path:
         state = storage_state(inventory_dir)
         if state in ("plain", "none"):
             raise InputError(f"{inventory_dir} is not sealed (no {sealed_path})")
-        files = sealed.unlock(sealed_path)[0]  # a wrong passphrase stops here, before any write
+        files = sealed.unlock(sealed_path, ask)[0]  # a wrong passphrase stops here, before any write
         if state == "both":
             _check_leftover(inventory_dir, files)
         plain = PlainFiles(keys_dir)

@@ -1,6 +1,6 @@
 """Transactions on an inventory: lock, read, change, then publish every change at once.
 
-    with transaction(directory) as txn:
+    with transaction(store) as txn:          # the command's KeyStore: its directory is the inventory
         txn.mesh = ...                       # the members, as read under the lock
         txn.keys.put_member_key(name, key)   # staged in the KeyStore
         txn.write(path, text, mode)          # e.g. a roaming peer's config
@@ -112,14 +112,15 @@ def _inside(directory: Path, path: Path) -> Path:
 
 
 @contextmanager
-def transaction(directory: Path, *, store: KeyStore | None = None, new: bool = False) -> Iterator[Transaction]:
-    """Lock DIR, finish any interrupted change, read mesh.yaml and open the keystore; commit
-    the command's changes when the block ends without an exception.
+def transaction(store: KeyStore, *, new: bool = False) -> Iterator[Transaction]:
+    """Lock the store's inventory DIR, finish any interrupted change, read mesh.yaml; commit the
+    command's changes (staged in `store`) when the block ends without an exception.
 
     `new`: `init` builds a new inventory (DIR is created; there is no mesh.yaml to read).
     An inventory whose keystore predates derived preshared keys is migrated by its first
     transaction.
     """
+    directory = store.inventory
     if new:
         directory.mkdir(parents=True, exist_ok=True)
     elif not directory.is_dir():
@@ -127,7 +128,7 @@ def transaction(directory: Path, *, store: KeyStore | None = None, new: bool = F
     with locked(directory):
         recover(directory)
         mesh = None if new else meshfile.load(directory)
-        txn = Transaction(directory, store or KeyStore(directory), mesh, mesh)
+        txn = Transaction(directory, store, mesh, mesh)
         if not new and txn.keys.needs_psk_migration():
             # Rotated at once (see keys.py): from here on the command reads derived keys.
             txn.keys.new_psk_secret()

@@ -5,7 +5,7 @@ import shutil
 import stat
 import subprocess
 
-from meshbeam import inventory, keys
+from meshbeam import inventory, keyfiles, keys
 from meshbeam.keys import KeyStore
 from tests.conftest import invoke
 
@@ -35,6 +35,18 @@ def test_cookie_is_strong_and_printable():
     c = keys.generate_cookie()
     assert len(c) >= 43 and c.isascii() and c.isprintable()
     assert set(c) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_the_file_encodings_are_what_the_files_hold(inv):
+    """keys/NAME.key and keys/cookie are a text line; keys/psk-secret 32 bytes in base64 on a line."""
+    store, d = KeyStore(inv), inv / "keys"
+    assert (d / "s1.key").read_bytes() == keyfiles.encode_text(store.private_key("s1"))
+    assert (d / "cookie").read_bytes() == keyfiles.encode_text(store.cookie())
+    secret = keyfiles.decode_secret((d / "psk-secret").read_bytes())
+    assert secret is not None and keyfiles.encode_secret(secret) == (d / "psk-secret").read_bytes()
+    assert keyfiles.decode_text(keyfiles.encode_text("pem\nlines")) == "pem\nlines"
+    for damaged in (b"", b"AAAA\n", base64.b64encode(bytes(31)) + b"\n", b"\xff" * 44):
+        assert keyfiles.decode_secret(damaged) is None, damaged
 
 
 def pair_psks(mesh: inventory.Mesh, store: KeyStore) -> dict[tuple[str, str], str]:

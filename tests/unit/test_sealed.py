@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from meshbeam import inventory, keys, ops, sealed
+from meshbeam import inventory, keys, sealed
 from meshbeam.cli import app
+from meshbeam.cli_common import PASSPHRASE_ENV
 from meshbeam.errors import InputError
 from meshbeam.keys import KeyStore
 
@@ -33,13 +34,20 @@ def cheap_kdf_and_clean_env(monkeypatch, request):
     if "real_kdf" not in request.fixturenames:
         monkeypatch.setattr(sealed, "OPSLIMIT", 1)
         monkeypatch.setattr(sealed, "MEMLIMIT", 8192)
-    monkeypatch.delenv(sealed.ENV, raising=False)
-    monkeypatch.setattr(sealed, "_prompted", {})
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+
+
+def seal(files: dict[str, bytes], passphrase: str = PW) -> bytes:
+    return sealed.seal_with(files, sealed.new_key(passphrase))
+
+
+def unseal(blob: bytes, passphrase: str = PW, where: str = "sealed keys") -> dict[str, bytes]:
+    return sealed.open_parsed(sealed.parse(blob, where), passphrase, where)[0]
 
 
 def run(*args: str, passphrase: str | None = PW):
     """The CLI with MESHBEAM_PASSPHRASE set (or unset with None); CliRunner's stdin is never a TTY."""
-    return CliRunner().invoke(app, list(args), env={sealed.ENV: passphrase})
+    return CliRunner().invoke(app, list(args), env={PASSPHRASE_ENV: passphrase})
 
 
 def ok(*args: str, passphrase: str | None = PW):
@@ -88,35 +96,35 @@ def sealed_inv(tmp_path: Path) -> Path:
 
 
 def test_roundtrip_with_the_real_parameters(real_kdf):
-    blob = sealed.seal(SECRET_FILES, PW)  # no time is asserted: the header shows the real cost was used
+    blob = seal(SECRET_FILES)  # no time is asserted: the header shows the real cost was used
     assert blob.startswith(sealed.MAGIC)
     header = sealed.parse(blob, "x")
     assert (header.opslimit, header.memlimit) == (3, 256 * 1024 * 1024)
-    assert sealed.unseal(blob, PW) == SECRET_FILES
+    assert unseal(blob, PW) == SECRET_FILES
 
 
 def test_resealing_changes_every_byte_but_not_the_contents():
-    a, b = sealed.seal(SECRET_FILES, PW), sealed.seal(SECRET_FILES, PW)
+    a, b = seal(SECRET_FILES), seal(SECRET_FILES)
     assert a != b and sealed.parse(a, "a").salt != sealed.parse(b, "b").salt
-    assert sealed.unseal(a, PW) == sealed.unseal(b, PW) == SECRET_FILES
+    assert unseal(a, PW) == unseal(b, PW) == SECRET_FILES
     key = sealed.new_key(PW)  # same key (a KeyStore's rewrites): still a fresh nonce each time
     c, d = sealed.seal_with(SECRET_FILES, key), sealed.seal_with(SECRET_FILES, key)
-    assert c != d and sealed.unseal(c, PW) == sealed.unseal(d, PW)
+    assert c != d and unseal(c, PW) == unseal(d, PW)
 
 
 def test_wrong_passphrase_is_told_apart_from_damage():
-    blob = sealed.seal(SECRET_FILES, PW)
+    blob = seal(SECRET_FILES)
     with pytest.raises(InputError, match="^wrong passphrase for there$"):
-        sealed.unseal(blob, PW + "!", "there")
+        unseal(blob, PW + "!", "there")
     body = blob.split(b"\n")[2]
     flipped = blob.replace(body, body[:10] + (b"A" if body[10:11] != b"A" else b"B") + body[11:])
     with pytest.raises(InputError, match="damaged: the passphrase is right"):
-        sealed.unseal(flipped, PW, "there")
+        unseal(flipped, PW, "there")
 
 
 @pytest.mark.parametrize("cut", [0, 3, 8, 20, -60, -5, -1])
 def test_truncated_blob_is_damaged(cut):
-    blob = sealed.seal(SECRET_FILES, PW)
+    blob = seal(SECRET_FILES)
     with pytest.raises(InputError, match="damaged"):
         sealed.parse(blob[:cut], "there")
 
@@ -124,11 +132,11 @@ def test_truncated_blob_is_damaged(cut):
 def test_names_cannot_escape_the_keys_directory():
     for bad in ("../x", "a/b", "..", ".", ""):
         with pytest.raises(InputError, match="invalid file name"):
-            sealed.seal({bad: b"x"}, PW)
+            seal({bad: b"x"})
 
 
 def test_crafted_parameters_are_refused_before_deriving():
-    blob = sealed.seal(SECRET_FILES, PW).replace(b'"memlimit": 8192', b'"memlimit": 68719476736')
+    blob = seal(SECRET_FILES).replace(b'"memlimit": 8192', b'"memlimit": 68719476736')
     with pytest.raises(InputError, match="unsupported Argon2id parameters"):
         sealed.parse(blob, "there")
 
@@ -136,13 +144,12 @@ def test_crafted_parameters_are_refused_before_deriving():
 # -- the CLI ------------------------------------------------------------------------------------
 
 
-def test_sealed_inventory_works_through_the_cli_and_unseals_to_the_same_keys(sealed_inv, monkeypatch):
+def test_sealed_inventory_works_through_the_cli_and_unseals_to_the_same_keys(sealed_inv):
     d = sealed_inv
-    monkeypatch.setenv(sealed.ENV, PW)
     assert sorted(p.name for p in d.iterdir()) == [".gitignore", "keys.sealed", "mesh.yaml", "peers"]
     assert stat.S_IMODE((d / "keys.sealed").stat().st_mode) == 0o600
     assert [p.name for p in d.glob(".*")] == [".gitignore"], "no temp files left behind"
-    store = KeyStore(d)
+    store = KeyStore(d, passphrase=lambda path: PW)
     mesh = inventory.load(d)
     private = {m.name: store.private_key(m.name) for m in mesh.members}
     cookie, psks = store.cookie(), pair_psks(mesh, store)
@@ -173,7 +180,7 @@ print("NACL", "nacl" in sys.modules)
 
 
 def test_list_never_asks_nor_loads_crypto(sealed_inv):
-    env = {k: v for k, v in os.environ.items() if k != sealed.ENV}
+    env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
     r = subprocess.run(
         [sys.executable, "-c", LIST, "list", "--dir", str(sealed_inv)],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
@@ -203,11 +210,11 @@ def test_wrong_passphrase_writes_nothing(sealed_inv, tmp_path, args):
 
 def test_no_passphrase_and_no_terminal_is_a_clear_error(sealed_inv, tmp_path):
     before = snapshot(sealed_inv)
-    one_line_error(run("add-host", "s9", "198.51.100.19", "--dir", str(sealed_inv), passphrase=None), sealed.ENV)
-    one_line_error(run("unseal", "--dir", str(sealed_inv), passphrase=None), sealed.ENV)
+    one_line_error(run("add-host", "s9", "198.51.100.19", "--dir", str(sealed_inv), passphrase=None), PASSPHRASE_ENV)
+    one_line_error(run("unseal", "--dir", str(sealed_inv), passphrase=None), PASSPHRASE_ENV)
     assert snapshot(sealed_inv) == before
     d = tmp_path / "new"
-    one_line_error(run("init", "--sealed", "--dir", str(d), passphrase=None), sealed.ENV)
+    one_line_error(run("init", "--sealed", "--dir", str(d), passphrase=None), PASSPHRASE_ENV)
     assert not d.exists()
 
 
@@ -220,13 +227,12 @@ def test_truncated_sealed_file_is_a_clear_error(sealed_inv):
     assert snapshot(sealed_inv) == before
 
 
-def test_seal_leaves_no_plaintext_secret_outside_the_peer_configs(inv, monkeypatch):
+def test_seal_leaves_no_plaintext_secret_outside_the_peer_configs(inv):
     store = KeyStore(inv)
     mesh = inventory.load(inv)
     private = {m.name: store.private_key(m.name) for m in mesh.members}
     cookie, psks = store.cookie(), pair_psks(mesh, store)
     before = plain_files(inv)
-    monkeypatch.setenv(sealed.ENV, PW)  # the KeyStore below reads in this process
     r = ok("seal", "--dir", str(inv))
     assert "peers" in r.stdout and "in clear" in r.stdout, "the user is told about DIR/peers/"
     assert not (inv / "keys").exists()
@@ -262,31 +268,30 @@ def test_every_write_reseals_the_whole_map(sealed_inv):
     ok("add-host", "s3", "198.51.100.13", "--dir", str(sealed_inv))
     second = path.read_bytes()
     assert first != second
-    files = sealed.unseal(second, PW)
+    files = unseal(second, PW)
     assert sorted(files) == ["cookie", "laptop.key", "psk-secret", "s1.key", "s2.key", "s3.key"]
-    assert sealed.unseal(first, PW)["cookie"] == files["cookie"]
-    assert sealed.unseal(first, PW)["psk-secret"] == files["psk-secret"], "a new member needs no new secret"
+    assert unseal(first, PW)["cookie"] == files["cookie"]
+    assert unseal(first, PW)["psk-secret"] == files["psk-secret"], "a new member needs no new secret"
     ok("remove-host", "s3", "--dir", str(sealed_inv))
-    files = sealed.unseal(path.read_bytes(), PW)
+    files = unseal(path.read_bytes(), PW)
     assert "s3.key" not in files
     assert [p.name for p in sealed_inv.glob(".*")] == [".gitignore"], "no temp files or journal left behind"
 
 
-def test_a_sealed_inventory_of_the_old_format_is_migrated_by_its_first_change(sealed_inv, monkeypatch):
+def test_a_sealed_inventory_of_the_old_format_is_migrated_by_its_first_change(sealed_inv):
     """keys.sealed with one stored key per pair (as the previous version wrote) and no secret."""
-    monkeypatch.setenv(sealed.ENV, PW)
     path = sealed_inv / "keys.sealed"
-    files = sealed.unseal(path.read_bytes(), PW)
+    files = unseal(path.read_bytes(), PW)
     mesh = inventory.load(sealed_inv)
     names = sorted(m.name for m in mesh.members)
     old = "".join(f"{a} {b} {keys.generate_private()}\n" for i, a in enumerate(names) for b in names[i + 1:])
     del files["psk-secret"]
-    path.write_bytes(sealed.seal({**files, "preshared": old.encode()}, PW))
+    path.write_bytes(seal({**files, "preshared": old.encode()}))
     one_line_error(run("render", "--out", str(sealed_inv.parent / "out"), "--dir", str(sealed_inv)),
                    "rotate-keys --psk")
     r = ok("add-host", "s3", "198.51.100.13", "--dir", str(sealed_inv))
     assert "every pair gets a new one" in r.stdout
-    files = sealed.unseal(path.read_bytes(), PW)
+    files = unseal(path.read_bytes(), PW)
     assert "preshared" not in files and len(base64.b64decode(files["psk-secret"])) == 32
     ok("render", "--out", str(sealed_inv.parent / "out"), "--dir", str(sealed_inv))
 
@@ -298,7 +303,7 @@ def test_init_force_switches_between_the_two_forms(sealed_inv):
     one_line_error(run("init", "--sealed", "--dir", d), "`meshbeam seal` seals it")
     ok("init", "--force", "--sealed", "--dir", d)
     assert not (sealed_inv / "keys").exists()
-    assert list(sealed.unseal((sealed_inv / "keys.sealed").read_bytes(), PW)) == ["cookie", "psk-secret"]
+    assert list(unseal((sealed_inv / "keys.sealed").read_bytes(), PW)) == ["cookie", "psk-secret"]
 
 
 def test_bad_init_options_fail_before_the_passphrase(tmp_path):
@@ -318,7 +323,7 @@ def test_interrupted_seal_is_refused_then_finished(inv):
     one_line_error(run("add-peer", "p9", "--dir", str(inv)), "interrupted")
     ok("seal", "--dir", str(inv))
     assert not (inv / "keys").exists()
-    assert sealed.unseal((inv / "keys.sealed").read_bytes(), PW) == before
+    assert unseal((inv / "keys.sealed").read_bytes(), PW) == before
 
 
 def test_interrupted_unseal_is_finished(inv):
@@ -338,39 +343,3 @@ def test_disagreeing_leftovers_are_not_ours_to_pick(inv):
     for cmd in ("seal", "unseal"):
         one_line_error(run(cmd, "--dir", str(inv)), "hold different secrets")
     assert snapshot(inv) == before
-
-
-# -- the terminal prompt ------------------------------------------------------------------------
-
-
-class FakeTTY:
-    def isatty(self) -> bool:
-        return True
-
-
-def test_prompt_asks_twice_for_a_new_passphrase_and_once_per_process(tmp_path, monkeypatch):
-    answers = iter([PW, PW, PW])
-    asked: list[str] = []
-
-    def getpass(prompt: str) -> str:
-        asked.append(prompt)
-        return next(answers)
-
-    monkeypatch.setattr("getpass.getpass", getpass)
-    monkeypatch.setattr(sys, "stdin", FakeTTY())
-    path = tmp_path / "keys.sealed"
-    value = sealed.new_passphrase(path)
-    assert value == PW and len(asked) == 2
-    ops.init(tmp_path, inventory.Mesh(cidr="198.18.0.0/24"), force=False, store=KeyStore(tmp_path, seal_with=value))
-    ops.add_host(tmp_path, ops.HostSpec(name="s1", ssh="198.51.100.11"))
-    assert len(asked) == 3, "an existing sealed file: asked once"
-    KeyStore(tmp_path).cookie()
-    assert len(asked) == 3, "a passphrase proven right is not asked again in the same process"
-
-
-def test_prompt_mismatch_writes_nothing(tmp_path, monkeypatch):
-    answers = iter([PW, PW + "x"])
-    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
-    monkeypatch.setattr(sys, "stdin", FakeTTY())
-    with pytest.raises(InputError, match="differ"):
-        sealed.new_passphrase(tmp_path / "keys.sealed")

@@ -79,7 +79,8 @@ def crash_every_step(tmp_path, monkeypatch, inv, change) -> int:
 def test_add_host_killed_at_any_step_leaves_the_old_or_new_inventory(tmp_path, monkeypatch, inv):
     outcomes = set()
     for d, k, finished, old, mesh in crash_every_step(
-            tmp_path, monkeypatch, inv, lambda d: ops.add_host(d, ops.HostSpec(name="n9", ssh="198.51.100.19"))):
+            tmp_path, monkeypatch, inv,
+            lambda d: ops.add_host(KeyStore(d), ops.HostSpec(name="n9", ssh="198.51.100.19"))):
         assert mesh.hosts[:3] == old.hosts and mesh.peers == old.peers
         outcomes.add(len(mesh.members) - len(old.members))
         if "n9" not in {m.name for m in mesh.members}:  # the old inventory: the next add-host is accepted
@@ -93,7 +94,7 @@ def test_rotate_keys_killed_at_any_step_leaves_matching_keys(tmp_path, monkeypat
     secret = (inv / "keys" / "psk-secret").read_bytes()
     seen = set()
     for d, k, finished, old, mesh in crash_every_step(
-            tmp_path, monkeypatch, inv, lambda d: ops.rotate_keys(d, None, psk=True)):
+            tmp_path, monkeypatch, inv, lambda d: ops.rotate_keys(KeyStore(d), None, psk=True)):
         rotated = [m.public_key != o.public_key for m, o in zip(mesh.members, old.members)]
         new_secret = (d / "keys" / "psk-secret").read_bytes() != secret
         assert len(set(rotated) | {new_secret}) == 1, f"kill {k}: all rotated or none"
@@ -103,7 +104,7 @@ def test_rotate_keys_killed_at_any_step_leaves_matching_keys(tmp_path, monkeypat
 
 def test_remove_peer_killed_at_any_step_drops_all_or_nothing(tmp_path, monkeypatch, inv):
     for d, k, finished, old, mesh in crash_every_step(
-            tmp_path, monkeypatch, inv, lambda d: ops.remove(d, "laptop", inventory.Peer)):
+            tmp_path, monkeypatch, inv, lambda d: ops.remove(KeyStore(d), "laptop", inventory.Peer)):
         gone = "laptop" not in {m.name for m in mesh.members}
         assert (d / "peers" / "laptop.conf").exists() != gone, k
         assert (d / "keys" / "laptop.key").exists() != gone, k
