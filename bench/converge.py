@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 from common import Measured, checked, find_tool, measure, meshbeam, print_table
 
-from meshbeam import inventory, plan, remote, sandbox
+from meshbeam import inventory, plan, probes, sandbox
 
 PREFIX = "mbbn"
 VM_ARGS = "/srv/app/vm.args"
@@ -143,7 +143,7 @@ def run_playbook(playbook: str, box: sandbox.Sandbox, inv: Path, snapshot: dict,
 def breakdown(box: sandbox.Sandbox, inv: Path) -> list[list[object]]:
     """The parts of a no-op `up`: the facts scripts over plain ssh, and opening meshbeam's connections."""
     mesh = inventory.load(inv)
-    scripts = {h.name: remote.facts_script(plan.query(mesh, h)).render().encode() for h in mesh.hosts}
+    scripts = {h.name: probes.facts_script(plan.query(mesh, h)).render().encode() for h in mesh.hosts}
     facts = parallel_round(box, "sh -s", scripts)
     m = checked(measure([sys.executable, "-c", CONNECT_ALL, str(inv), str(box.ssh_config)]), "connect all")
     imports, connects = map(float, m.stdout.split())

@@ -14,10 +14,14 @@ from . import envsh, firewallplan, identityplan, vmargs, vmargs_includes, vmargs
 from .command import Cmd, Sh, lines, sh
 from .errors import PlanError
 from .inventory import Host, Mesh
-from .plantypes import Action, Facts, Write, original, restore, write_if_needed
+from .plantypes import Action, Facts, Flag, Write, original, restore, write_if_needed
 
 TOOLS = ("nft", "erl") + identityplan.TOOLS
 BACKUP_SUFFIX = ".meshbeam-orig"
+# A node listening on its dist port is running: only then is the live allow-list update worth its
+# Erlang start (a whole VM boot per host).
+NODE_RUNNING = Flag("node-running", lambda mesh, host: sh("ss -Htln 2>/dev/null | grep -qF -- {}",
+                                                           f"{host.address}:{mesh.dist_port} "))
 
 
 def control_node(host: Host) -> str:
@@ -51,11 +55,8 @@ def query_paths(host: Host) -> tuple[str, ...]:
     return paths + ((env_sh_path(host),) if host.mix_release else ())
 
 
-def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, Cmd], ...]:
-    # A node listening on its dist port is running: only then is the live allow-list update
-    # worth its Erlang start (a whole VM boot per host).
-    running = sh("ss -Htln 2>/dev/null | grep -qF -- {}", f"{host.address}:{mesh.dist_port} ")
-    return firewallplan.PROBES + (("node-running", running),) + identityplan.probes(mesh, host)
+def probes(mesh: Mesh, host: Host) -> tuple[Flag, ...]:
+    return firewallplan.PROBES + (NODE_RUNNING,) + identityplan.probes(mesh, host)
 
 
 def _resolve(path: str, facts: Facts) -> str:
@@ -103,7 +104,8 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write
     out = writes(mesh, host, cookie, facts, new_vm.encode())
     out += firewallplan.writes(mesh, facts) + identityplan.writes(mesh, dist.allow, facts)
     acts = firewallplan.actions(facts, out) + identityplan.actions(mesh, host, facts) + actions(mesh, host, facts, out)
-    found = firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host, facts) + notes(mesh, host, facts)
+    found = (firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host, facts, facts.has(NODE_RUNNING))
+             + notes(mesh, host, facts))
     return out, acts, found + lint_rendered(new_vm, host)
 
 
@@ -160,7 +162,7 @@ def lint_rendered(text: str, host: Host) -> list[str]:
 def actions(mesh: Mesh, host: Host, facts: Facts, written: list[Write]) -> list[Action]:
     paths = {w.path for w in written}
     acts = []
-    if host.vm_args in paths and "node-running" in facts.flags:
+    if host.vm_args in paths and facts.has(NODE_RUNNING):
         acts.append(Action(f"extend the allow list of the running {host.node}", live_allow_script(mesh, host, facts)))
     return acts
 

@@ -11,11 +11,16 @@ that someone else can change. For each path, `actor DIR` names the one user who 
 - "unsafe" otherwise (two different users, or a root directory others may write): nothing is done.
 
 The resolved path (links followed) is walked too, so a link in the way cannot hide an owner.
+
+`apply_preamble` is the contract between remote.apply_script and the plan layers: what an Action's
+script may use besides standard commands (ACTION_FUNCTIONS, ACTION_VARIABLES).
 """
 
 from __future__ import annotations
 
-from .command import Cmd, Sh
+from collections.abc import Iterable
+
+from .command import Cmd, Sh, join, sh
 
 COMMON = Cmd(Sh(r"""as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it is for root)
   u=$1; shift
@@ -103,3 +108,32 @@ remove() {  # remove FILE: unlink it (a link itself, never its target) as the on
   as_user "$(actor "$(dirname -- "$1")")" rm -f -- "$1"
 }
 """))
+
+# ---- the apply preamble: what an action may rely on -----------------------------------------------
+#
+# remote.apply_script runs, inside one function (a script cut off in transit never runs): this preamble,
+# the staged writes and their renames, the removes, then each Action's script in the plan's order. An
+# action may use standard commands and, from here, only:
+#   set -e           a failing command ends the apply (its temp files removed, the error shown)
+#   umask 077        what an action creates is its owner's alone unless the action sets a mode
+#   $work            a private directory of this apply's, removed when the script ends however it ends
+#   run_logged CMD   CMD with its output kept in $work/log, shown on stderr only when CMD fails
+#   read_owned FILE  FILE's contents, read as the one who may act in its directory (above)
+# The other functions serve the apply script's own steps (staging, renaming, removing).
+# tests/unit/test_apply_contract.py checks every action script the layers can emit against this list.
+ACTION_FUNCTIONS = ("run_logged", "read_owned")
+ACTION_VARIABLES = ("work",)
+
+RUN_LOGGED = Cmd(Sh('run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }'))
+
+
+def apply_preamble(cleanup: Iterable[Cmd]) -> Cmd:
+    """The start of the apply script's body; `cleanup` holds the EXIT trap's lines that remove its staged temp files."""
+    return join([
+        sh("set -e\numask 077"),
+        COMMON + APPLY,
+        sh('work=$(mktemp -d)\ncleanup() {'),
+        *cleanup,
+        sh('rm -rf "$work"\n}\ntrap cleanup EXIT\ntrap \'exit 1\' HUP INT TERM PIPE'),
+        RUN_LOGGED,
+    ])

@@ -16,7 +16,7 @@ from . import distmod
 from .command import Cmd, join, sh
 from .inventory import Host, Mesh
 from .errors import PlanError
-from .plantypes import Action, Facts, Write, write_if_needed
+from .plantypes import Action, Facts, Flag, Write, write_if_needed
 
 STAMP_PATH = f"{distmod.EBIN_DIR}/{distmod.MODULE}.sha256"
 TOOLS = ("erlc",)
@@ -43,21 +43,27 @@ def release_root(host: Host) -> str | None:
     return posixpath.dirname(posixpath.dirname(posixpath.dirname(host.vm_args)))
 
 
-def probes(mesh: Mesh, host: Host) -> tuple[tuple[str, Cmd], ...]:
-    """`release-erts-older`: the release bundles an ERTS of an older major version than the host's erlc.
+def _release_erts_older(mesh: Mesh, host: Host) -> Cmd:
+    """The release bundles an ERTS of an older major version than the host's erlc.
 
     A .beam loads in the ERTS that compiled it and later ones, not reliably in earlier ones. Only
     the names of the release's erts-VSN directories are read (a glob), never a file in them.
     """
     root = release_root(host)
-    if not on(mesh) or root is None:
-        return ()
-    older = sh(
+    assert root is not None  # asked only of a mix release (probes)
+    return sh(
         'r=$(for d in {}/erts-*; do [ -d "$d" ] && echo "${d##*/erts-}"; done | head -n 1); '
         'e=$(readlink -f "$(command -v erl)"); '
         'h=$(for d in "${e%/bin/erl}"/erts-*; do [ -d "$d" ] && echo "${d##*/erts-}"; done | head -n 1); '
         '[ -n "$r" ] && [ -n "$h" ] && [ "${r%%.*}" -lt "${h%%.*}" ] 2>/dev/null', root)
-    return (("release-erts-older", older),)
+
+
+RELEASE_ERTS_OLDER = Flag("release-erts-older", _release_erts_older)
+
+
+def probes(mesh: Mesh, host: Host) -> tuple[Flag, ...]:
+    """RELEASE_ERTS_OLDER, for a mix release in key mode (the host compiles meshbeam_dist)."""
+    return (RELEASE_ERTS_OLDER,) if on(mesh) and release_root(host) is not None else ()
 
 
 def writes(mesh: Mesh, allow: tuple[str, ...], facts: Facts) -> list[Write]:
@@ -94,7 +100,7 @@ def compile_script() -> Cmd:
 def actions(mesh: Mesh, host: Host, facts: Facts) -> list[Action]:
     if not on(mesh):
         return _removal(facts, "remove meshbeam_dist (identity: none)")
-    if "release-erts-older" in facts.flags:
+    if RELEASE_ERTS_OLDER in probes(mesh, host) and facts.has(RELEASE_ERTS_OLDER):
         raise PlanError(f"{host.name}: the release under {release_root(host)} bundles an older ERTS than the "
                         "host's erlc, which compiles meshbeam_dist: install the release's OTP version on the host, "
                         "or use `init --identity none`")
@@ -113,13 +119,13 @@ def _removal(facts: Facts, label: str) -> list[Action]:
                                 sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR)]))]
 
 
-def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
+def notes(mesh: Mesh, host: Host, facts: Facts, node_running: bool) -> list[str]:
     if not on(mesh):
         return []
     out = []
     assert host.vm_args
     vm_args = facts.files[host.vm_args].content or b""
-    if "node-running" in facts.flags and distmod.VM_ARGS_LINES[0].encode() not in vm_args:
+    if node_running and distmod.VM_ARGS_LINES[0].encode() not in vm_args:
         out.append(f"{host.node} is running: it binds node names to keys from its next restart on "
                    "(vm.args is read at boot); until then its allow list applies as before")
     if host.mix_release:

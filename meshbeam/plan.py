@@ -17,8 +17,8 @@ from . import backends, beamplan, systemdplan, wireguard
 from .command import sh
 from .errors import PlanError
 from .inventory import Host, Mesh
-from .plantypes import (BACKUP_DIR, OWN_DIR, Action, Facts, FileFact, HostPlan, Query, Write, backup_path,
-                        backup_record)
+from .plantypes import (BACKUP_DIR, IFACE, OWN_DIR, SYSTEMD, Action, Facts, FileFact, HostPlan, Query, Write,
+                        backup_path, backup_record)
 
 # Each backend's layer has the same functions: query_parts(mesh), layer(mesh, host, secrets, facts),
 # teardown(mesh, host, facts), peer_files and render_files; and names the PACKAGE that brings its TOOLS.
@@ -32,19 +32,21 @@ class Secrets(wireguard.Secrets, Protocol):
 
 
 def query(mesh: Mesh, host: Host) -> Query:
-    paths, tools, probes, listdirs = BACKENDS[mesh.backend].query_parts(mesh)
+    paths, tools, flags, listdirs = BACKENDS[mesh.backend].query_parts(mesh)
+    flags = (SYSTEMD, IFACE) + flags
     users: tuple[str, ...] = ()
     if host.vm_args:  # the BEAM layer only for hosts that run a node
         paths += beamplan.query_paths(host)
         tools += beamplan.TOOLS
         users = (host.run_user,)
-        probes += beamplan.probes(mesh, host)
+        flags += beamplan.probes(mesh, host)
     # The user's files get a backup before their first change; meshbeam's own files in its own directory need
     # none (down removes them).
     paths += tuple(backup_path(p) for p in paths if not p.endswith(".meshbeam-orig") and not p.startswith(OWN_DIR))
     # unit files are meshbeam's own too: no backup of them
-    unit_paths, unit_probes = systemdplan.query_parts(mesh, host)
-    return Query(mesh.interface, paths + unit_paths, tools, users, probes + unit_probes, listdirs)
+    unit_paths, unit_flags = systemdplan.query_parts(mesh, host)
+    probes = tuple(f.probe(mesh, host) for f in flags + unit_flags)
+    return Query(mesh.interface, paths + unit_paths, tools, users, probes, listdirs)
 
 
 def refuse_unsafe(host: Host, facts: Facts) -> None:
@@ -89,7 +91,7 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     # The units first: after daemon-reload the mesh's unit starts with its drop-in, and the firewall is loaded
     # before the mesh comes up.
     actions = unit_actions + actions + beam_actions
-    if not facts.systemd:
+    if not facts.has(SYSTEMD):
         notes.insert(0, no_systemd_note(mesh, host))
     return HostPlan(host.name, tuple(with_backups(writes, facts)), tuple(actions), tuple(notes), tuple(removes))
 

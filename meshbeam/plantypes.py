@@ -1,6 +1,6 @@
 """The data a plan is made of, and the helpers every layer uses to build one (pure).
 
-Facts are what one round trip read from a host (remote.py); a layer (wgplan, tincplan,
+Facts are what one round trip read from a host (probes.py's script, sent by remote.py); a layer (wgplan, tincplan,
 beamplan, firewallplan, identityplan, systemdplan) turns facts into writes, removes and actions;
 plan.py composes the layers into one HostPlan per host.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .command import Cmd
+from .command import Cmd, sh
 from .errors import PlanError
-from .inventory import Host
+from .inventory import Host, Mesh
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,33 @@ class FileFact:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A yes/no question to a host, declared beside the layer that asks it and read as `facts.has(FLAG)`.
+
+    `test` is a POSIX sh condition, or builds one from the mesh and the host; the flag is set when it succeeds.
+    """
+
+    name: str
+    test: Cmd | Callable[[Mesh, Host], Cmd]
+
+    def probe(self, mesh: Mesh, host: Host) -> tuple[str, Cmd]:
+        """What a Query sends: the flag's name and its condition for this host."""
+        return self.name, self.test if isinstance(self.test, Cmd) else self.test(mesh, host)
+
+
+# Asked of every host (plan.query).
+SYSTEMD = Flag("systemd", sh("[ -d /run/systemd/system ]"))
+IFACE = Flag("iface", lambda mesh, host: sh("ip link show dev {} >/dev/null 2>&1", mesh.interface))
+
+
+@dataclass(frozen=True)
 class Facts:
-    """What one round trip told us about a host."""
+    """What one round trip told us about a host.
+
+    `probed` holds the names of the probes the query asked: `has` refuses any other (a flag no query
+    sends would always read as unset). None, the default for facts written by hand (tests, fixtures),
+    counts every probe as asked.
+    """
 
     tools: frozenset[str] = frozenset()
     flags: frozenset[str] = frozenset()  # names of the probes that succeeded
@@ -37,14 +63,17 @@ class Facts:
     homes: dict[str, str] = field(default_factory=dict)  # user -> home directory
     files: dict[str, FileFact] = field(default_factory=dict)  # keyed by the queried path
     listings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # directory -> entry names
+    probed: frozenset[str] | None = None
 
-    @property
-    def systemd(self) -> bool:
-        return "systemd" in self.flags
+    def __post_init__(self) -> None:
+        if self.probed is not None and not self.flags <= self.probed:
+            raise ValueError(f"flags {sorted(self.flags - self.probed)} were not probed")
 
-    @property
-    def iface_exists(self) -> bool:
-        return "iface" in self.flags
+    def has(self, flag: Flag) -> bool:
+        """Whether the flag's probe succeeded on the host; a flag the query did not ask about is a bug."""
+        if self.probed is not None and flag.name not in self.probed:
+            raise LookupError(f"the query did not probe {flag.name!r}")
+        return flag.name in self.flags
 
 
 @dataclass(frozen=True)
@@ -55,7 +84,7 @@ class Query:
     paths: tuple[str, ...]
     tools: tuple[str, ...]
     users: tuple[str, ...] = ()
-    probes: tuple[tuple[str, Cmd], ...] = ()  # (flag, sh condition) -> flag is set when it succeeds
+    probes: tuple[tuple[str, Cmd], ...] = ()  # Flag.probe's (name, sh condition): the flag is set when it succeeds
     listdirs: tuple[str, ...] = ()
 
 

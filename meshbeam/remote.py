@@ -11,25 +11,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import ipaddress
 import os
 import posixpath
-import re
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, LiteralString, TypeVar
 
-from . import hostlib
+from . import hostlib, probes
 from .command import B64, Cmd, Sh, lines, sh
 from .errors import MeshbeamError, RemoteError
 from .inventory import Host, parse_ssh_target
-from .plantypes import Facts, FileFact, HostPlan, Query, Write
+from .plantypes import Facts, HostPlan, Query, Write
 
 if TYPE_CHECKING:
     from fabric import Connection
@@ -118,114 +114,13 @@ def execute(conn: Connection, command: LiteralString, stdin: bytes = b"",
 
 # ---- facts --------------------------------------------------------------------------------------
 
-# Every record names what it is about by its index in the Query's own lists, never by echoing a
-# path or a name back: a value holding a newline cannot forge a line. Host text that is not a
-# fixed token (file contents, passwd lines, directory entries) travels as base64.
-BASE_PROBES = (("systemd", sh("[ -d /run/systemd/system ]")),)
-
-
-def _probes(q: Query) -> tuple[tuple[str, Cmd], ...]:
-    return BASE_PROBES + (("iface", sh("ip link show dev {} >/dev/null 2>&1", q.interface)),) + q.probes
-
-
-def _file_path(p: str) -> Cmd:
-    """A queried path as a shell word; ~USER/REST is resolved through the host's passwd."""
-    if p.startswith("~"):
-        user, _, rest = p[1:].partition("/")
-        return sh('"$(getent passwd {} | cut -d: -f6)"/{}', user, rest)
-    return Cmd(p)
-
-
-def facts_script(q: Query) -> Cmd:
-    """A read-only POSIX sh script whose output `parse_facts` understands."""
-    out = [hostlib.COMMON, hostlib.FACTS]
-    out += [sh('command -v {} >/dev/null 2>&1 && echo "tool {}"', t, i) for i, t in enumerate(q.tools)]
-    out.append(sh('ip -o -4 addr show dev {} 2>/dev/null | while read -r _ _ _ a _; do echo "addr $a"; done',
-                  q.interface))
-    out += [sh('if {}; then echo "flag {}"; fi', cond, i) for i, (_, cond) in enumerate(_probes(q))]
-    out += [sh('echo "list {} $(find {} -mindepth 1 -maxdepth 1 -printf \'%f\\0\' 2>/dev/null | base64 -w0)"', i, d)
-            for i, d in enumerate(q.listdirs)]
-    out += [sh('echo "user {} $(getent passwd {} | base64 -w0)"', i, u) for i, u in enumerate(q.users)]
-    for i, p in enumerate(q.paths):
-        out.append(sh('f={}; case $f in /*) fact {} "$f" ;; *) echo "nofile {}" ;; esac', _file_path(p), i, i))
-    return lines(*out)
-
-
-_TOKEN = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
-_RECORD = re.compile(
-    rf"(?P<kind>tool|flag|nofile|link|other|unreadable) (?P<i>\d+)"
-    rf"|(?P<kind2>list|user) (?P<j>\d+) (?P<b64>[A-Za-z0-9+/=]*)"
-    rf"|actor (?P<k>\d+) (?P<actor>{_TOKEN})"
-    rf"|file (?P<f>\d+) (?P<mode>[0-7]{{1,4}}) (?P<owner>{_TOKEN})"
-    rf"|addr (?P<addr>[0-9./]+)"
-)
-_PROBLEMS = {
-    "link": "is a symbolic link",
-    "other": "is not a regular file",
-    "unreadable": "cannot be read by the user who owns its directory",
-}
-
-
-def parse_facts(output: str, q: Query) -> Facts:
-    """The facts script's output -> Facts; a line it does not expect is an error, never skipped."""
-    tools: set[str] = set()
-    flags: set[str] = set()
-    addrs: list[str] = []
-    homes: dict[str, str] = {}
-    listings: dict[str, tuple[str, ...]] = {}
-    actors: dict[int, str] = {}
-    found: dict[int, FileFact] = {}
-    probes = _probes(q)
-    it = iter(output.splitlines())
-    try:
-        for line in it:
-            m = _RECORD.fullmatch(line)
-            if not m:
-                raise ValueError(line)
-            kind = m["kind"] or m["kind2"] or line.split(" ", 1)[0]
-            if kind == "tool":
-                tools.add(q.tools[int(m["i"])])
-            elif kind == "flag":
-                flags.add(probes[int(m["i"])][0])
-            elif kind == "addr":
-                addrs.append(str(ipaddress.IPv4Interface(m["addr"]).with_prefixlen))
-            elif kind == "list":
-                names = base64.b64decode(m["b64"]).decode(errors="replace").split("\0")
-                listings[q.listdirs[int(m["j"])]] = tuple(n for n in names if n and "/" not in n and n not in (".", ".."))
-            elif kind == "user":
-                fields = base64.b64decode(m["b64"]).decode(errors="replace").rstrip("\n").split(":")
-                if len(fields) >= 7 and fields[0] == q.users[int(m["j"])]:
-                    homes[fields[0]] = fields[5]
-            elif kind == "actor":
-                actors[int(m["k"])] = m["actor"]
-            elif kind == "file":
-                i = int(m["f"])
-                found[i] = FileFact(q.paths[i], True, int(m["mode"], 8), m["owner"],
-                                    base64.b64decode(next(it), validate=True))
-            elif kind == "nofile":
-                found[int(m["i"])] = FileFact(q.paths[int(m["i"])], False)
-            else:
-                i = int(m["i"])
-                found[i] = FileFact(q.paths[i], True, problem=_PROBLEMS[kind])
-    except (ValueError, IndexError, StopIteration, binascii.Error) as e:
-        raise RemoteError(f"unexpected output from the facts script: {str(e)[:80]!r}") from None
-    files: dict[str, FileFact] = {}
-    for i, p in enumerate(q.paths):
-        actor = actors.get(i, "root")
-        fact = found.get(i)
-        if actor == "unsafe":
-            fact = FileFact(p, True, problem="is in a directory that two users, or anyone, can change")
-        elif fact is None:
-            raise RemoteError(f"the facts script said nothing about {p}")
-        files[p] = replace(fact, actor=actor)
-    return Facts(frozenset(tools), frozenset(flags), tuple(addrs), homes, files, listings)
-
 
 def gather(conn: Connection, q: Query) -> Facts:
-    rc, out, err = execute(conn, "sh -s", facts_script(q).render().encode())
+    """One round trip: probes.py's facts script out, its records back as Facts."""
+    rc, out, err = execute(conn, "sh -s", probes.facts_script(q).render().encode())
     if rc != 0:
         raise RemoteError(f"reading facts failed (exit {rc}): {err.strip()[:300]}")
-    return parse_facts(out, q)
+    return probes.parse_facts(out, q)
 
 
 # ---- apply --------------------------------------------------------------------------------------
@@ -256,17 +151,14 @@ def apply_script(plan: HostPlan) -> Cmd:
     """Stage every file, then rename them all, then remove, then act.
 
     The body is a function called on the last line: a script cut off in transit is never run.
-    The EXIT trap removes every temp file still staged when the script fails or is killed.
+    The EXIT trap removes every temp file still staged when the script fails or is killed; the
+    actions run after hostlib.apply_preamble, the contract they rely on.
     """
     steps = [_write_steps(i, w) for i, w in enumerate(plan.writes)]
     cleanup = [sh('[ -z "${t{}:-}" ] || as_user {} rm -f -- "$t{}"', i, w.actor, i) for i, w in enumerate(plan.writes)]
     return lines(
-        sh("main() {\nset -e\numask 077"),
-        hostlib.COMMON + hostlib.APPLY,
-        sh('work=$(mktemp -d)\ncleanup() {'),
-        *cleanup,
-        sh('rm -rf "$work"\n}\ntrap cleanup EXIT\ntrap \'exit 1\' HUP INT TERM PIPE'),
-        sh('run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }'),
+        sh("main() {"),
+        hostlib.apply_preamble(cleanup),  # what every action may use
         *(stage for stage, _ in steps),
         *(commit for _, commit in steps),
         *(sh("remove {}", path) for path in plan.removes),

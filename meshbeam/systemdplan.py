@@ -1,6 +1,6 @@
 """The systemd part of a host's plan (pure): what brings the mesh, the firewall, EPMD and the node back at boot.
 
-Only on hosts whose PID 1 is systemd (facts.systemd); a host without it gets a plan note instead
+Only on hosts whose PID 1 is systemd (plantypes.SYSTEMD); a host without it gets a plan note instead
 (plan.build). Every host's mesh unit (wg-quick@IF or tinc@IF) is enabled. A host that runs a node
 also gets units.host_files: meshbeam-firewall.service, epmd.socket's drop-in (`--epmd mesh`; with
 `--epmd none` epmd.socket and epmd.service are masked instead), tinc@IF's readiness drop-in and the
@@ -17,14 +17,12 @@ is restarted as Debian has it (every address), when it is enabled or active.
 
 from __future__ import annotations
 
-import ipaddress
 import posixpath
 
 from . import backends, firewallplan, units
 from .command import Cmd, sh
-from .firewall import EPMD_PORT
 from .inventory import Host, Mesh
-from .plantypes import Action, Facts, Write, write_if_needed
+from .plantypes import IFACE, SYSTEMD, Action, Facts, Flag, Write, write_if_needed
 
 EPMD_UNITS = (units.EPMD_SOCKET, units.EPMD_SERVICE)
 BOOT_TARGET = "multi-user.target"
@@ -50,18 +48,11 @@ def epmd_masked() -> Cmd:
     return sh('[ "$(systemctl is-enabled {} {} 2>/dev/null | grep -cx masked)" = 2 ]', *EPMD_UNITS)
 
 
-def epmd_masked_any() -> Cmd:
-    return sh("systemctl is-enabled {} {} 2>/dev/null | grep -qx masked", *EPMD_UNITS)
-
-
-def _epmd_address(ip: str) -> str:
-    return f"{ip}:{EPMD_PORT}" if ipaddress.ip_address(ip).version == 4 else f"[{ip}]:{EPMD_PORT}"
-
-
-def epmd_wide(host: Host) -> Cmd:
-    """True when something listens on 4369 beyond the host's mesh address and loopback."""
-    return sh("ss -Htln 2>/dev/null | awk '{print $4}' | grep -E ':4369$' | grep -qvxF -e {} -e 127.0.0.1:4369 "
-              "-e '[::1]:4369'", _epmd_address(host.address))
+MESH_BOOT = Flag("mesh-boot", lambda mesh, host: mesh_at_boot(mesh))
+MESH_ENABLED = Flag("mesh-enabled", lambda mesh, host: sh("systemctl is-enabled --quiet {} 2>/dev/null",
+                                                           mesh_unit(mesh)))
+EPMD_MASKED = Flag("epmd-masked", epmd_masked())
+EPMD_MASKED_ANY = Flag("epmd-masked-any", sh("systemctl is-enabled {} {} 2>/dev/null | grep -qx masked", *EPMD_UNITS))
 
 
 def unit_files(mesh: Mesh, host: Host) -> list[units.UnitFile]:
@@ -81,16 +72,12 @@ def _owned_paths(mesh: Mesh, host: Host) -> list[str]:
     return paths
 
 
-def query_parts(mesh: Mesh, host: Host) -> tuple[tuple[str, ...], tuple[tuple[str, Cmd], ...]]:
-    """(paths, probes). The probes run on hosts without systemd too, where they simply fail."""
-    probes: tuple[tuple[str, Cmd], ...] = (
-        ("mesh-boot", mesh_at_boot(mesh)),
-        ("mesh-enabled", sh("systemctl is-enabled --quiet {} 2>/dev/null", mesh_unit(mesh))),
-    )
+def query_parts(mesh: Mesh, host: Host) -> tuple[tuple[str, ...], tuple[Flag, ...]]:
+    """(paths, flags). The probes run on hosts without systemd too, where they simply fail."""
+    flags: tuple[Flag, ...] = (MESH_BOOT, MESH_ENABLED)
     if host.vm_args:
-        probes += firewallplan.UNIT_PROBES + (("epmd-masked", epmd_masked()), ("epmd-masked-any", epmd_masked_any()),
-                                              ("epmd-wide", epmd_wide(host)))
-    return tuple(_owned_paths(mesh, host)), probes
+        flags += firewallplan.UNIT_PROBES + (EPMD_MASKED, EPMD_MASKED_ANY, firewallplan.EPMD_WIDE)
+    return tuple(_owned_paths(mesh, host)), flags
 
 
 def _daemon_reload(dirs: tuple[str, ...] = ()) -> Action:
@@ -102,12 +89,12 @@ def _daemon_reload(dirs: tuple[str, ...] = ()) -> Action:
 def _mesh_boot_actions(mesh: Mesh, facts: Facts) -> list[Action]:
     """Enable the mesh unit for the next boots when the mesh layer does not (it runs `enable --now` only when
     the interface or tincd is missing)."""
-    if "mesh-boot" in facts.flags:
+    if facts.has(MESH_BOOT):
         return []
     unit = mesh_unit(mesh)
     service = backends.of(mesh.backend).boot_service
     if service is None:
-        if not facts.iface_exists:
+        if not facts.has(IFACE):
             return []
         return [Action(f"enable {unit} at boot", sh("systemctl enable --quiet {}", unit))]
     wants = sh("systemctl enable --quiet {} && { systemctl is-enabled --quiet {} || systemctl add-wants {} {}; }",
@@ -118,7 +105,7 @@ def _mesh_boot_actions(mesh: Mesh, facts: Facts) -> list[Action]:
 def layer(mesh: Mesh, host: Host, facts: Facts, written: set[str]) -> tuple[list[Write], list[str], list[Action]]:
     """(writes, removes, actions) of `up` on a systemd host; `written` holds the paths the other layers write
     (the firewall's table file among them). The actions go before the mesh layer's."""
-    if not facts.systemd:
+    if not facts.has(SYSTEMD):
         return [], [], []
     writes = []
     for f in unit_files(mesh, host):
@@ -140,11 +127,12 @@ def layer(mesh: Mesh, host: Host, facts: Facts, written: set[str]) -> tuple[list
 
 def _epmd_actions(mesh: Mesh, facts: Facts, written: set[str]) -> list[Action]:
     if mesh.epmd == "none":
-        if "epmd-masked" in facts.flags:
+        if facts.has(EPMD_MASKED):
             return []
         return [Action("mask epmd.socket and epmd.service (--epmd none)", sh("systemctl mask --quiet --now {} {}",
                                                                              *EPMD_UNITS))]
-    if units.EPMD_DROPIN_PATH in written or ("epmd-wide" in facts.flags and "epmd-socket" in facts.flags):
+    if units.EPMD_DROPIN_PATH in written or (facts.has(firewallplan.EPMD_WIDE)
+                                             and facts.has(firewallplan.EPMD_SOCKET_ACTIVE)):
         # A running node registers again within seconds; try-restart leaves a stopped socket stopped.
         return [Action("restart epmd.socket on the mesh address and loopback",
                        sh("systemctl try-restart {}", units.EPMD_SOCKET))]
@@ -154,12 +142,12 @@ def _epmd_actions(mesh: Mesh, facts: Facts, written: set[str]) -> list[Action]:
 def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[str], list[Action], list[Action]]:
     """(removes, before, after) of `down` on a systemd host: `before` runs ahead of every other action
     (the drop-ins are removed by then), `after` once the firewall unit is gone."""
-    if not facts.systemd or not host.vm_args:
+    if not facts.has(SYSTEMD) or not host.vm_args:
         return [], [], []
     paths = [p for p in _owned_paths(mesh, host) if p != units.FIREWALL_UNIT_PATH]
     removes = [p for p in paths if facts.files[p].exists]
     before = []
-    unmask = mesh.epmd == "none" and "epmd-masked-any" in facts.flags
+    unmask = mesh.epmd == "none" and facts.has(EPMD_MASKED_ANY)
     if unmask:
         before.append(Action("unmask epmd.socket and epmd.service", sh("systemctl unmask --quiet {} {}", *EPMD_UNITS)))
     if removes:

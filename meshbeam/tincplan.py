@@ -12,7 +12,8 @@ from typing import Protocol
 from . import tinc
 from .command import Cmd, sh
 from .inventory import Host, Mesh, Peer
-from .plantypes import Action, Facts, FileFact, Write, original, restore, write_if_needed
+from .plantypes import SYSTEMD, Action, Facts, FileFact, Flag, Write, original, restore, write_if_needed
+from .systemdplan import MESH_ENABLED
 
 TOOLS = ("tincd", "ip")
 PACKAGE = "tinc"
@@ -40,14 +41,20 @@ def files(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> tinc.Files:
     return render(mesh.interface, mesh.interface, mesh.cidr, node(me), others, secrets.private_key(me.name), port=mesh.port)
 
 
-def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, Cmd], ...], tuple[str, ...]]:
-    """(paths, tools, probes, directories to list)."""
+def _tincd_running(mesh: Mesh, host: Host) -> Cmd:
+    pid = pidfile(mesh)
+    return sh('[ -f {} ] && kill -0 "$(tr -dc 0-9 < {})" 2>/dev/null', pid, pid)
+
+
+TINCD = Flag("tincd", _tincd_running)
+
+
+def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Flag, ...], tuple[str, ...]]:
+    """(paths, tools, flags, directories to list)."""
     b = base(mesh)
     paths = tuple(f"{b}/{p}" for p in ("tinc.conf", "rsa_key.priv", "tinc-up", "tinc-down"))
     paths += tuple(f"{b}/hosts/{tinc.tinc_name(m.name)}" for m in mesh.members)
-    pid = pidfile(mesh)
-    running = sh('[ -f {} ] && kill -0 "$(tr -dc 0-9 < {})" 2>/dev/null', pid, pid)
-    return paths, TOOLS, (("tincd", running),), (f"{b}/hosts",)
+    return paths, TOOLS, (TINCD,), (f"{b}/hosts",)
 
 
 def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
@@ -64,15 +71,16 @@ def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[
     removes = [f"{b}/hosts/{n}" for n in facts.listings.get(f"{b}/hosts", ()) if n not in wanted]
     net = mesh.interface
     actions = []
-    if "tincd" not in facts.flags:
-        if facts.systemd:
+    systemd = facts.has(SYSTEMD)
+    if not facts.has(TINCD):
+        if systemd:
             actions.append(Action(f"start tinc@{net}", sh("systemctl enable --now {}", f"tinc@{net}")))
         else:
             actions.append(Action(f"tincd -n {net}", sh("run_logged tincd -n {}", net)))
     elif any(_needs_restart(b, w) for w in writes):
         # tincd reads its own key, Port and ping timers only at start; a HUP would keep the old ones.
         pid = pidfile(mesh)
-        restart = (sh("systemctl restart {}", f"tinc@{net}") if facts.systemd else
+        restart = (sh("systemctl restart {}", f"tinc@{net}") if systemd else
                    sh("tincd -n {} -k; i=0; while [ -f {} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
                       "run_logged tincd -n {}", net, pid, net))
         actions.append(Action(f"restart tincd -n {mesh.interface} (its key or tinc.conf changed)", restart))
@@ -100,8 +108,9 @@ def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[Write], list[st
     writes: list[Write] = []
     removes: list[str] = []
     actions = []
-    if "tincd" in facts.flags or (facts.systemd and "mesh-enabled" in facts.flags):
-        stop = sh("systemctl disable --quiet --now {}", f"tinc@{net}") if facts.systemd else sh("tincd -n {} -k", net)
+    systemd = facts.has(SYSTEMD)
+    if facts.has(TINCD) or (systemd and facts.has(MESH_ENABLED)):
+        stop = sh("systemctl disable --quiet --now {}", f"tinc@{net}") if systemd else sh("tincd -n {} -k", net)
         actions.append(Action(f"stop tincd -n {net}", stop))
     b = base(mesh)
     mine = [p for p in facts.files if p.startswith(b + "/")]

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from . import wireguard
 from .command import Cmd, sh
 from .inventory import Host, Mesh, Peer
-from .plantypes import Action, Facts, Write, original, restore, write_if_needed
+from .plantypes import IFACE, SYSTEMD, Action, Facts, Flag, Write, original, restore, write_if_needed
+from .systemdplan import MESH_ENABLED
 
 TOOLS = ("wg", "wg-quick", "ip")
 PACKAGE = "wireguard-tools (and wireguard-go where the kernel has no WireGuard module)"
@@ -19,15 +20,15 @@ PACKAGE = "wireguard-tools (and wireguard-go where the kernel has no WireGuard m
 WG_ENV = "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1"
 
 
-def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, Cmd], ...], tuple[str, ...]]:
-    """(paths, tools, probes, directories to list)."""
+def query_parts(mesh: Mesh) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Flag, ...], tuple[str, ...]]:
+    """(paths, tools, flags, directories to list)."""
     return (wireguard.config_path(mesh),), TOOLS, (), ()
 
 
 def _actions(mesh: Mesh, host: Host, facts: Facts, conf_written: bool) -> list[Action]:
     iface = mesh.interface
-    if not facts.iface_exists:
-        if facts.systemd:
+    if not facts.has(IFACE):
+        if facts.has(SYSTEMD):
             return [Action(f"start wg-quick@{iface}", sh("systemctl enable --now {}", f"wg-quick@{iface}"))]
         return [Action(f"wg-quick up {iface}", sh("{} run_logged wg-quick up {}", WG_ENV, iface))]
     actions = []
@@ -57,11 +58,12 @@ def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[Write], list[st
     """(writes, removes, actions) for `down`: the interface down, the host's own config back or ours gone."""
     iface = mesh.interface
     actions, writes = [], []
-    if facts.iface_exists or (facts.systemd and "mesh-enabled" in facts.flags):
+    systemd = facts.has(SYSTEMD)
+    if facts.has(IFACE) or (systemd and facts.has(MESH_ENABLED)):
         # On systemd, an interface brought up by hand outlives its unit's stop: wg-quick takes it down.
         stop = (sh("systemctl disable --quiet --now {}; if ip link show dev {} >/dev/null 2>&1; "
                    "then {} run_logged wg-quick down {}; fi", f"wg-quick@{iface}", iface, WG_ENV, iface)
-                if facts.systemd else sh("{} run_logged wg-quick down {}", WG_ENV, iface))
+                if systemd else sh("{} run_logged wg-quick down {}", WG_ENV, iface))
         actions.append(Action(f"take {iface} down", stop))
     conf = wireguard.config_path(mesh)
     was = original(facts, conf)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-from meshbeam import keys, plan, plantypes, remote, status, tinc
+from meshbeam import keys, plan, plantypes, probes, remote, status, tinc
 from meshbeam.command import Cmd
 from meshbeam.errors import PlanError
 from meshbeam.inventory import Host, Mesh, Peer
@@ -134,7 +134,7 @@ def every_script(mesh: Mesh, host: Host, store: KeyStore) -> Iterator[tuple[str,
     apply scripts show them.
     """
     q = plan.query(mesh, host)
-    yield "facts", remote.facts_script(q)
+    yield "facts", probes.facts_script(q)
     unkeyed = replace(mesh, identity="none")
     for flags in (set(), {"iface", "tincd", "node-running", "systemd"}):
         yield f"apply {sorted(flags)}", remote.apply_script(plan.build(unkeyed, host, store, fresh_facts(q, flags)))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import plan, remote
+from meshbeam import plan, probes, remote
 from meshbeam.command import sh
 from meshbeam.plan import FileFact, HostPlan, Write
 from tests.stubsh import BACKENDS, HOSTILE, assert_no_value_runs, fixed_mesh, one_field_each
@@ -43,9 +43,9 @@ def test_a_path_with_newlines_cannot_forge_a_fact(tmp_path):
     (evil / "vm.args").write_text("mine\n")
     other = tmp_path / "other"
     q = plan.Query("mbnone0", (str(evil / "vm.args"), str(other)), ("sh",))
-    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q).render(), capture_output=True, text=True,
+    out = subprocess.run(["sh", "-s"], input=probes.facts_script(q).render(), capture_output=True, text=True,
                          check=True).stdout
-    facts = remote.parse_facts(out, q)
+    facts = probes.parse_facts(out, q)
     assert facts.files[str(evil / "vm.args")].content == b"mine\n"
     assert facts.files[str(other)] == FileFact(str(other), False)
 
@@ -68,9 +68,9 @@ def test_links_and_user_directories_are_reported(tmp_path):
         os.chown(d / "vm.args", 65534, 65534)
         (tmp_path / "fifo").mkdir()
         q = plan.Query("mbnone0", (str(d / "cookie"), str(d / "vm.args"), str(tmp_path / "fifo")), ())
-        out = subprocess.run(["sh", "-s"], input=remote.facts_script(q).render(), capture_output=True, text=True,
+        out = subprocess.run(["sh", "-s"], input=probes.facts_script(q).render(), capture_output=True, text=True,
                              check=True).stdout
-        facts = remote.parse_facts(out, q)
+        facts = probes.parse_facts(out, q)
     finally:
         subprocess.run(["rm", "-rf", str(d)], check=True)
     link, vm, fifo = (facts.files[p] for p in q.paths)
@@ -122,11 +122,11 @@ def test_facts_script_reads_files_modes_homes_and_probes(tmp_path):
     os.chmod(f, 0o640)
     q = plan.Query("mbnone0", (str(f), str(tmp_path / "absent"), "~root/.meshbeam-test-absent"), ("sh", "no-such-tool"),
                    ("root",), (("yes", sh("true")), ("no", sh("false"))))
-    out = subprocess.run(["sh", "-s"], input=remote.facts_script(q).render(), capture_output=True, text=True,
+    out = subprocess.run(["sh", "-s"], input=probes.facts_script(q).render(), capture_output=True, text=True,
                          check=True).stdout
-    facts = remote.parse_facts(out, q)
-    assert facts.tools == {"sh"} and "yes" in facts.flags and "no" not in facts.flags
-    assert not facts.iface_exists and facts.iface_addrs == ()
+    facts = probes.parse_facts(out, q)
+    assert facts.tools == {"sh"} and facts.flags == {"yes"} and facts.probed == {"yes", "no"}
+    assert facts.iface_addrs == ()
     assert facts.files[str(f)] == FileFact(str(f), True, 0o640, "root", b"hello\x00world\n")
     assert not facts.files[str(tmp_path / "absent")].exists
     assert not facts.files["~root/.meshbeam-test-absent"].exists

@@ -96,8 +96,8 @@ MESHBEAM_EOF
 same_actor root /etc/wireguard
 as_user root mkdir -p -- /etc/wireguard
 t3=$(as_user root mktemp -- /etc/wireguard/.meshbeam.XXXXXXXX)
-fill root "$t3" 618b6a19ff4dbb4c03ce8867a977dbaea539c0b664c88db7db17360bb348326a 600 <<'MESHBEAM_EOF'
-(secret, 530 bytes)
+fill root "$t3" 1b14da5fcd7bbeae22316489f46db3b069fd9123f67535f0c476d742b5b193e6 600 <<'MESHBEAM_EOF'
+(secret, 542 bytes)
 MESHBEAM_EOF
 same_actor root /srv/app/releases/1.0
 as_user root mkdir -p -- /srv/app/releases/1.0

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from meshbeam import plan, remote
+from meshbeam import plan, probes, remote
 from meshbeam.command import B64, Cmd, Secret, Sh, sh
 from meshbeam.errors import PlanError
 from meshbeam.inventory import Host, Mesh
@@ -90,7 +90,7 @@ def test_values_are_quoted_and_secrets_masked():
 def test_a_forged_line_is_an_error():
     q = plan.Query("mb0", ("/a",), ())
     with pytest.raises(remote.RemoteError, match="unexpected output"):
-        remote.parse_facts("nofile 0\nfile /etc/passwd\n", q)
+        probes.parse_facts("nofile 0\nfile /etc/passwd\n", q)
 
 
 def test_a_link_is_refused_by_the_plan_naming_host_and_path(fixed):

@@ -83,22 +83,23 @@ def test_teardown_removes_only_what_is_there():
 
 def test_a_release_with_an_older_erts_than_the_hosts_erlc_is_refused():
     assert identityplan.probes(KEY, HOST) == () and identityplan.probes(NONE, RELEASE) == ()
-    ((flag, probe),) = identityplan.probes(KEY, RELEASE)
-    assert flag == "release-erts-older" and "/srv/rel/erts-*" in probe.render()
+    assert identityplan.probes(KEY, RELEASE) == (identityplan.RELEASE_ERTS_OLDER,)
+    name, probe = identityplan.RELEASE_ERTS_OLDER.probe(KEY, RELEASE)
+    assert name == "release-erts-older" and "/srv/rel/erts-*" in probe.render()
     with pytest.raises(PlanError, match="older ERTS than the host's erlc"):
-        identityplan.actions(KEY, RELEASE, facts({}, frozenset({flag})))
-    assert identityplan.notes(KEY, RELEASE, facts({})) and not identityplan.notes(NONE, RELEASE, facts({}))
+        identityplan.actions(KEY, RELEASE, facts({}, frozenset({name})))
+    assert identityplan.notes(KEY, RELEASE, facts({}), False) and not identityplan.notes(NONE, RELEASE, facts({}), False)
 
 
 def test_a_running_node_is_told_it_changes_mode_at_its_next_restart():
-    def with_vm(text: bytes, running: bool) -> Facts:
-        f = facts({}, frozenset({"node-running"} if running else set()))
+    def with_vm(text: bytes) -> Facts:
+        f = facts({})
         return replace(f, files={**f.files, HOST.vm_args: FileFact(HOST.vm_args, True, 0o644, "root", text)})
-    (note,) = identityplan.notes(KEY, HOST, with_vm(b"+K true\n", running=True))
+    (note,) = identityplan.notes(KEY, HOST, with_vm(b"+K true\n"), node_running=True)
     assert "from its next restart on" in note
-    assert identityplan.notes(KEY, HOST, with_vm(b"-proto_dist meshbeam\n", running=True)) == []
-    assert identityplan.notes(KEY, HOST, with_vm(b"+K true\n", running=False)) == []
-    assert identityplan.notes(NONE, HOST, with_vm(b"+K true\n", running=True)) == []
+    assert identityplan.notes(KEY, HOST, with_vm(b"-proto_dist meshbeam\n"), node_running=True) == []
+    assert identityplan.notes(KEY, HOST, with_vm(b"+K true\n"), node_running=False) == []
+    assert identityplan.notes(NONE, HOST, with_vm(b"+K true\n"), node_running=True) == []
 
 
 @pytest.mark.parametrize("bundled, older", [("erts-1.0", True), ("erts-999.0.1", False), (None, False)])
@@ -109,5 +110,5 @@ def test_the_erts_probe_compares_major_versions_with_the_hosts_erl(tmp_path, bun
     if bundled:
         (rel / bundled).mkdir()
     host = replace(RELEASE, vm_args=f"{rel}/releases/0.1.0/vm.args")
-    ((_, probe),) = identityplan.probes(KEY, host)
+    _, probe = identityplan.RELEASE_ERTS_OLDER.probe(KEY, host)
     assert (subprocess.run(["sh", "-c", probe.render()]).returncode == 0) == older

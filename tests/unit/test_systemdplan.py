@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbeam import firewallplan, keys, plan, plantypes, remote, status, tinc, units
+from meshbeam import firewallplan, keys, plan, plantypes, probes, status, tinc, units
 from meshbeam.inventory import Host, Mesh, Peer
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan
@@ -51,9 +51,11 @@ def _setup(tmp_path: Path, backend: str, epmd: str = "mesh", service: str | None
 
 
 def fresh(mesh: Mesh, host: Host, flags: set[str]) -> Facts:
+    """Probed as the host's query is: a layer that reads a flag the query does not ask about fails the case."""
     q = plan.query(mesh, host)
     return Facts(frozenset(q.tools), frozenset(flags), (), {u: "/root" for u in q.users},
-                 {p: FileFact(p, False) for p in q.paths}, {d: () for d in q.listdirs})
+                 {p: FileFact(p, False) for p in q.paths}, {d: () for d in q.listdirs},
+                 probed=frozenset(n for n, _ in q.probes))
 
 
 def converged(mesh: Mesh, host: Host, store: KeyStore, flags: set[str] = CONVERGED_FLAGS) -> Facts:
@@ -63,7 +65,9 @@ def converged(mesh: Mesh, host: Host, store: KeyStore, flags: set[str] = CONVERG
     for w in plan.build(mesh, host, store, before).writes:
         key = w.old.path if w.old else w.path
         files[key] = FileFact(key, True, w.mode, w.owner, w.content)
-    return replace(before, flags=frozenset(flags), files=files, iface_addrs=("198.18.0.1/24",) if "iface" in flags else ())
+    assert before.probed is not None
+    return replace(before, flags=frozenset(flags) & before.probed, files=files,
+                   iface_addrs=("198.18.0.1/24",) if "iface" in flags else ())
 
 
 def systemd_labels(p: HostPlan) -> list[str]:
@@ -281,7 +285,7 @@ def test_the_probes_are_in_the_facts_script(tmp_path):
     for flag in ("mesh-boot", "mesh-enabled", "fw-enabled", "fw-active", "epmd-masked", "epmd-masked-any", "epmd-wide"):
         assert flag in names
     assert units.FIREWALL_UNIT_PATH in q.paths and plantypes.backup_path(units.FIREWALL_UNIT_PATH) not in q.paths
-    assert "systemctl is-enabled --quiet wg-quick@mb0.service" in remote.facts_script(q)
+    assert "systemctl is-enabled --quiet wg-quick@mb0.service" in probes.facts_script(q)
 
 
 # ---- status ---------------------------------------------------------------------------------------
