@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, str], None]  # (host name, stage) -> None
 Watch = Callable[[list[Host], Callable[[Progress], Any]], Any]  # runs a step under a progress display
-Planner = Callable[[Mesh, Host, planning.Secrets, Facts], HostPlan]
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,10 @@ def prepare(
     options: remote.SSHOptions,
     parallel: int,
     progress: Progress,
-    planner: Planner = planning.build,
+    teardown: bool = False,
 ) -> list[HostRun]:
-    """Connect, read facts and plan on every host; `planner` is build (up) or teardown (down)."""
+    """Connect, read facts and plan on every host: what `up` builds, or with `teardown` what `down` removes."""
+    planner = planning.teardown if teardown else planning.build
     store.unlock()  # decrypt and check the keystore once, before the threads share the store
 
     def one(name: str, host: Host) -> HostRun:
@@ -63,7 +63,7 @@ def prepare(
         try:
             progress(name, "reading facts")
             facts = remote.gather(conn, planning.query(mesh, host))
-            if planner is planning.build:  # `down` takes the block out whatever the includes say
+            if not teardown:  # `down` takes the block out whatever the includes say
                 facts = _with_included(conn, mesh, host, facts)
             p = planner(mesh, host, store, facts)
         except Exception:
@@ -125,10 +125,9 @@ def run(store: KeyStore, mesh: Mesh, hosts: list[Host], options: remote.SSHOptio
     host, hand the plans to `planned` (the CLI shows them), then apply unless `dry_run`. Returns the runs
     and the roaming peers' configs that `up` rewrote."""
     store.unlock()  # a sealed inventory asks for its passphrase before the progress display
-    planner = planning.teardown if teardown else planning.build
     with locked(store.inventory):
         refreshed = [] if teardown else ops.refresh_peer_configs(store, mesh)
-        runs = watch(hosts, lambda p: prepare(mesh, store, hosts, options, parallel, p, planner))
+        runs = watch(hosts, lambda p: prepare(mesh, store, hosts, options, parallel, p, teardown))
         try:
             planned(runs)
             if not dry_run:
