@@ -1,4 +1,5 @@
-"""The plan (pure) and the scripts remote.py sends, run here with a local sh."""
+"""The plan (pure) and the scripts remote.py sends, run here with a local sh. Plan cases that are
+inventory + facts in and writes + actions out are data: tests/fixtures/plans (test_plan_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from dataclasses import replace
 import pytest
 
 from meshbeam import inventory, plan, plantypes, remote, wgplan, wireguard
-from meshbeam.errors import PlanError
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan, Write
 
@@ -26,45 +26,6 @@ def host_facts(inv, *, iface: bool, same: bool, mode: int = 0o600, addrs=("198.1
 def build(inv, facts: Facts) -> HostPlan:
     mesh = inventory.load(inv)
     return plan.build(mesh, mesh.host("s1"), KeyStore(inv), facts)
-
-
-def test_no_change_means_an_empty_plan(inv):
-    assert build(inv, host_facts(inv, iface=True, same=True)).empty
-
-
-def test_absent_interface_is_brought_up_even_when_the_file_matches(inv):
-    p = build(inv, host_facts(inv, iface=False, same=True))
-    assert not p.writes and [a.label for a in p.actions] == ["wg-quick up mb0"]
-
-
-def test_systemd_hosts_use_the_unit(inv):
-    facts = host_facts(inv, iface=False, same=False)
-    p = build(inv, replace(facts, flags=frozenset({"systemd"})))
-    assert "systemctl enable --now wg-quick@mb0" in p.actions[0].script
-
-
-def test_changed_config_on_a_live_interface_is_synced_in_place(inv):
-    p = build(inv, host_facts(inv, iface=True, same=False))
-    assert [w.reason for w in p.writes] == ["changed"]
-    assert [a.label for a in p.actions] == ["wg syncconf mb0"]
-    assert "wg-quick up" not in p.actions[0].script and "down" not in p.actions[0].script
-
-
-def test_wrong_mode_rewrites_without_touching_the_tunnel(inv):
-    p = build(inv, host_facts(inv, iface=True, same=True, mode=0o644))
-    assert [w.reason for w in p.writes] == ["mode"] and not p.actions
-
-
-def test_stale_address_is_reconciled(inv):
-    p = build(inv, host_facts(inv, iface=True, same=True, addrs=("198.18.0.9/24",)))
-    assert "ip -4 addr del 198.18.0.9/24 dev mb0" in p.actions[0].script
-    assert "ip -4 addr replace 198.18.0.1/24 dev mb0" in p.actions[0].script
-
-
-def test_missing_tools_are_a_clear_error(inv):
-    facts = replace(host_facts(inv, iface=True, same=True), tools=frozenset({"ip"}))
-    with pytest.raises(PlanError, match="wg, wg-quick not found on the host"):
-        build(inv, facts)
 
 
 def test_dry_run_diff_masks_secrets(inv):
@@ -93,21 +54,6 @@ def test_a_script_cut_in_transit_writes_nothing(tmp_path, fraction):
     cut = script[: int(len(script) * fraction)]
     subprocess.run(["sh", "-s"], input=cut, capture_output=True)
     assert not (tmp_path / "b.txt").exists() and not (tmp_path / "a").exists()
-
-
-@pytest.mark.parametrize("running", [True, False])
-def test_the_live_allow_list_update_runs_only_when_the_node_runs(inv, running):
-    mesh = inventory.load(inv)
-    host = mesh.host("s3")  # the fixture gave it --vm-args /srv/app/vm.args
-    q = plan.query(mesh, host)
-    files = {p: FileFact(p, False) for p in q.paths}
-    flags = {"iface", "node-running"} if running else {"iface"}
-    facts = Facts(frozenset(q.tools), frozenset(flags), ("198.18.0.3/24",), {"root": "/root"}, files)
-    p = plan.build(mesh, host, KeyStore(inv), facts)
-    labels = [a.label for a in p.actions]
-    assert any("allow list" in label for label in labels) == running
-    assert "nft -f /etc/meshbeam/nftables.nft (table inet meshbeam)" in labels
-    assert {w.path for w in p.writes} >= {"/srv/app/vm.args", "/root/.erlang.cookie", "/etc/meshbeam/nftables.nft"}
 
 
 @pytest.mark.parametrize("text, secret", [
