@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from . import backends, inventory, ops
+from . import backends, inventory, meshfile, ops
 from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, add_hosts, handles_errors,
                          new_passphrase, open_store, out, parse_only, print_notes, run_options)
 from .cli_files import files_app
@@ -197,7 +197,7 @@ def remove_peer(name: str, dir: DirOpt = DEFAULT_DIR) -> None:
 @handles_errors
 def list_members(dir: DirOpt = DEFAULT_DIR) -> None:
     """List members, their mesh addresses and endpoints."""
-    mesh = inventory.load(dir)
+    mesh = meshfile.load(dir)
     rows = [("name", "kind", "mesh address", "endpoint", "ssh", "node")]
     rows += [(h.name, "host", h.address, h.endpoint, h.ssh, h.node) for h in mesh.hosts]
     rows += [(p.name, "peer", p.address, "(roaming)", "-", p.node) for p in mesh.peers]
@@ -240,7 +240,7 @@ def down(
 def _converge(dir: Path, only: str | None, parallel: int, ssh_config: Path | None, dry_run: bool, teardown: bool) -> None:
     from . import converge, remote, views
 
-    mesh = inventory.load(dir)
+    mesh = meshfile.load(dir)
     hosts = parse_only(mesh, only)
     if not hosts:
         raise InputError("the inventory has no hosts: add one with `meshbeam add-host`")
@@ -271,7 +271,7 @@ def status(
     from . import converge, remote, views
     from . import status as st
 
-    mesh = inventory.load(dir)
+    mesh = meshfile.load(dir)
     statuses = converge.collect_status(mesh, parse_only(mesh, only), remote.SSHOptions(ssh_config), parallel)
     if json_out:
         typer.echo(json.dumps(st.to_json(statuses), sort_keys=True, indent=2))

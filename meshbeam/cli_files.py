@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import inventory, ops
+from . import meshfile, ops
 from .cli_common import DEFAULT_DIR, DirOpt, add_hosts, handles_errors, open_store, out
 
 files_app = typer.Typer()
@@ -67,7 +67,7 @@ def export_libcluster(dir: DirOpt = DEFAULT_DIR) -> None:
     """A Cluster.Strategy.Epmd topology with every node's full name (Elixir config)."""
     from . import libcluster
 
-    out.print(libcluster.libcluster_topology(inventory.load(dir).nodes()), markup=False)
+    out.print(libcluster.libcluster_topology(meshfile.load(dir).nodes()), markup=False)
 
 
 @export_app.command("dist-module")

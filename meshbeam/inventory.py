@@ -17,15 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import backends, units
 from .errors import InputError
 from .fields import (SSH_PORT, check_interface, check_name, check_node_name, check_public_key, check_run_user,
                      check_vm_args, invalid, ipv4_int, one_of, parse_cidr, parse_endpoint, parse_port, parse_ssh_target,
                      printable, show)
 from .firewall import EPMD_PORT
-from .fsutil import atomic_write
 
 MESH_FILE = "mesh.yaml"
 EPMD_MODES = ("mesh", "none")
@@ -135,31 +132,36 @@ def to_dict(mesh: Mesh) -> dict[str, Any]:
     }
 
 
+HEADER = "# meshbeam inventory: public facts only; secrets live in keys/\n"
+
+
 def dump(mesh: Mesh) -> str:
-    header = "# meshbeam inventory: public facts only; secrets live in keys/\n"
+    """mesh.yaml's text through PyYAML (meshfile.dump writes the same bytes faster when it can)."""
+    import yaml  # only here and in load: most commands read and write through meshfile
+
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: the pure-Python emitter is many times slower
-    return header + yaml.dump(to_dict(mesh), Dumper=dumper, sort_keys=False, default_flow_style=False)
+    return HEADER + yaml.dump(to_dict(mesh), Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 
-def save(directory: Path, mesh: Mesh) -> None:
-    validate(mesh)
-    atomic_write(mesh_path(directory), dump(mesh), 0o644)
-
-
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+@functools.cache
+def _loader() -> type:
     """The safe loader, refusing a key written twice in one mapping (YAML keeps the last one
     silently, so a reviewer reading the first would be misled)."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"field {show(key.value)} appears twice", key.start_mark
-                    )
-                seen.add(key.value)
-        return super().construct_mapping(node, deep)
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[str] = set()
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"field {show(key.value)} appears twice", key.start_mark
+                        )
+                    seen.add(key.value)
+            return super().construct_mapping(node, deep)
+
+    return Loader
 
 
 def load(directory: Path) -> Mesh:
@@ -172,8 +174,10 @@ def load(directory: Path) -> Mesh:
         raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read it: {e.strerror}") from None
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

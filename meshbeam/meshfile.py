@@ -4,7 +4,10 @@ Even with libyaml, PyYAML builds, resolves and represents a Python object per sc
 was most of what an `add-host` on a large inventory did. The file `inventory.dump` writes
 is a small, fixed subset of YAML: block mappings and lists of mappings, two-space indents,
 plain scalars. For that subset the meaning of each line is plain, so this module reads and
-writes it directly, with PyYAML's own resolver deciding what a plain scalar means.
+writes it directly, with PyYAML's own implicit-type rules deciding what a plain scalar means.
+Those rules are copied here (RESOLVERS) so that a command that reads and writes mesh.yaml
+never imports PyYAML, whose start-up is a good part of a small command's time; a unit test
+checks that they are still PyYAML's own, rule for rule.
 
 Anything outside the subset (a quoted or flow value, an anchor, a tab, a key twice, a value
 that would need quotes) makes `parse` return None and `dump` defer to inventory.dump, so the
@@ -15,23 +18,53 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from . import inventory
 from .inventory import Mesh
 
 # Plain scalars of these characters need no quotes, cannot hold a comment (' #'), a mapping
 # (': ') or an indicator at either end; a key is also a word.
-_SAFE = re.compile(r"[A-Za-z0-9/+][A-Za-z0-9/_.@+=:-]*(?<!:)")
+SAFE_FIRST = "A-Za-z0-9/+"
+_SAFE = re.compile(rf"[{SAFE_FIRST}][A-Za-z0-9/_.@+=:-]*(?<!:)")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
-_resolve = yaml.resolver.Resolver().resolve
-_RESOLVED_FIRST = frozenset(yaml.resolver.Resolver.yaml_implicit_resolvers)
 _STR, _INT, _BOOL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool"))
+
+# PyYAML's implicit resolvers (yaml/resolver.py) that can match a scalar starting with one of
+# SAFE_FIRST: (type, pattern, flags, first characters), in PyYAML's order. A plain scalar is
+# of the first type whose pattern matches among those listed for its first character, else
+# a string.
+RESOLVERS = (
+    ("bool", "^(?:yes|Yes|YES|no|No|NO\n                    |true|True|TRUE|false|False|FALSE\n"
+             "                    |on|On|ON|off|Off|OFF)$", re.X, "yYnNtTfFoO"),
+    ("null", "^(?: ~\n                    |null|Null|NULL\n                    | )$", re.X, "nN"),
+    ("float", "^(?:[-+]?(?:[0-9][0-9_]*)\\.[0-9_]*(?:[eE][-+][0-9]+)?\n"
+              "                    |\\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?\n"
+              "                    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\\.[0-9_]*\n"
+              "                    |[-+]?\\.(?:inf|Inf|INF)\n"
+              "                    |\\.(?:nan|NaN|NAN))$", re.X, "+0123456789"),
+    ("int", "^(?:[-+]?0b[0-1_]+\n                    |[-+]?0[0-7_]+\n                    |[-+]?(?:0|[1-9][0-9_]*)\n"
+            "                    |[-+]?0x[0-9a-fA-F_]+\n                    |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$",
+     re.X, "+0123456789"),
+    ("timestamp", "^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]\n"
+                  "                    |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?\n"
+                  "                     (?:[Tt]|[ \\t]+)[0-9][0-9]?\n"
+                  "                     :[0-9][0-9] :[0-9][0-9] (?:\\.[0-9]*)?\n"
+                  "                     (?:[ \\t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$", re.X, "0123456789"),
+)
+
+
+@functools.cache
+def resolvers() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
+    """First character -> [(tag, compiled pattern)], built as PyYAML builds its table."""
+    table: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+    for kind, pattern, flags, firsts in RESOLVERS:
+        compiled = re.compile(pattern, flags)
+        for first in firsts:
+            table.setdefault(first, []).append((f"tag:yaml.org,2002:{kind}", compiled))
+    return table
 
 
 class _Outside(Exception):
@@ -42,9 +75,10 @@ class _Outside(Exception):
 def _tag(text: str) -> str:
     if not _SAFE.fullmatch(text):
         raise _Outside
-    if text[0] not in _RESOLVED_FIRST:
-        return _STR  # no implicit type starts with this character: the resolver would say str
-    return _resolve(yaml.ScalarNode, text, (True, False))
+    for tag, pattern in resolvers().get(text[0], ()):
+        if pattern.match(text):
+            return tag
+    return _STR
 
 
 def _scalar(text: str) -> Any:
@@ -64,49 +98,48 @@ def _is_key(text: str) -> bool:
     return bool(_KEY.fullmatch(text)) and _tag(text) == _STR
 
 
-def _pair(text: str, into: dict[str, Any]) -> None:
-    key, sep, value = text.partition(": ")
-    if not sep or key in into or not _is_key(key):
-        raise _Outside
-    into[key] = _scalar(value)
-
-
 def parse(text: str) -> dict[str, Any] | None:
     """The data of a mesh.yaml in the subset, exactly as yaml.safe_load would give it; else None."""
     data: dict[str, Any] = {}
-    key: str | None = None  # the top-level key whose indented block is being read
+    top: str | None = None  # the top-level key whose indented block is being read
+    block: list[Any] | dict[str, Any] | None = None  # its value, once its first line said which
     item: dict[str, Any] | None = None  # the list entry being filled
     try:
         for line in text.split("\n"):
-            if not line or line.lstrip(" ").startswith("#"):
+            # The common lines first: a pair of a block, then an entry's first pair. A line is
+            # read once, so every check is inline; a member is about ten lines.
+            head = line[:2]
+            if head == "  " and line[2:3] not in (" ", "#", ""):
+                into = item if type(block) is list else block
+                if into is None:
+                    if block is not None or top is None:
+                        raise _Outside
+                    block = into = data[top] = {}
+            elif head == "- ":
+                if block is None:
+                    if top is None:
+                        raise _Outside
+                    block = data[top] = []
+                elif type(block) is not list:
+                    raise _Outside
+                item = into = {}
+                block.append(item)
+            elif not line or line.lstrip(" ").startswith("#"):
                 continue  # full-line comments and empty lines carry no data
-            if line[0] not in " -":
+            elif line[0] in " -":
+                raise _Outside
+            else:
                 name, sep, rest = line.partition(":")
                 if not sep or name in data or not _is_key(name) or rest not in ("", " []"):
                     raise _Outside
-                data[name], item = ([] if rest else None), None
-                key = None if rest else name  # `[]` closes its block
+                data[name] = [] if rest else None
+                top = None if rest else name  # `[]` closes its block
+                block = item = None
                 continue
-            if key is None:
+            key, sep, value = line[2:].partition(": ")
+            if not sep or key in into or not _is_key(key):
                 raise _Outside
-            block = data[key]
-            if line.startswith("- "):  # an entry of a list of mappings
-                if block is None:
-                    block = data[key] = []
-                if not isinstance(block, list):
-                    raise _Outside
-                item = {}
-                block.append(item)
-                _pair(line[2:], item)
-            elif line.startswith("  ") and not line.startswith("   "):
-                if block is None:
-                    block = data[key] = {}
-                target = item if isinstance(block, list) else block
-                if target is None:
-                    raise _Outside
-                _pair(line[2:], target)
-            else:
-                raise _Outside
+            into[key] = _scalar(value)
     except _Outside:
         return None
     if any(value is None for value in data.values()):
@@ -150,14 +183,10 @@ def _members(key: str, entries: list[dict[str, Any]]) -> str:
 
 
 def dump(mesh: Mesh) -> str:
-    """inventory.dump(mesh), byte for byte: its header and mesh section as it writes them, the
-    members written here when every value is a plain scalar."""
-    head = inventory.dump(replace(mesh, hosts=(), peers=()))
-    empty = "hosts: []\npeers: []\n"
+    """inventory.dump(mesh), byte for byte, written here when every value is a plain scalar."""
     data = inventory.to_dict(mesh)
-    if not head.endswith(empty) or list(data) != ["mesh", "hosts", "peers"]:
-        return inventory.dump(mesh)
     try:
-        return head[: -len(empty)] + _members("hosts", data["hosts"]) + _members("peers", data["peers"])
+        head = "mesh:\n" + "".join("  " + _line(k, v) for k, v in data["mesh"].items())
+        return inventory.HEADER + head + _members("hosts", data["hosts"]) + _members("peers", data["peers"])
     except _Outside:
         return inventory.dump(mesh)

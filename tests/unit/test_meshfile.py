@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -12,7 +15,9 @@ from meshbeam.inventory import Host, Mesh, Peer
 
 # Values that are plain, that need quotes, or that YAML would read as another type.
 TRICKY = ["app", "yes", "no", "on", "null", "123", "1.5", "0x1F", "1_000", "1:30", "+abc", "-abc", "a:b", "a: b",
-          "a #b", "/srv/a+b@c/vm.args", "=", "~", "true", "True", "x" * 200, "a b", "'q'", "[::1]:51820", "é"]
+          "a #b", "/srv/a+b@c/vm.args", "=", "~", "true", "True", "x" * 200, "a b", "'q'", "[::1]:51820", "é",
+          "2026-12-02", "2001-12-14t21:59:43.10-05:00", "1e5", "1.0e+5", "0b101", "017", "+1", "190:20:30",
+          "1.2.3.4:51820", "198.18.0.0/16", "NULL", "Null", "n", "Y", "off", "OFF", "0o17", "1_2.5", "+.inf"]
 
 
 def random_mesh(rng: random.Random, n: int) -> Mesh:
@@ -24,7 +29,8 @@ def random_mesh(rng: random.Random, n: int) -> Mesh:
                        vm_args=rng.choice([None, pick()]), run_user=pick(), mix_release=rng.random() < 0.5)
                   for i in range(n))
     peers = tuple(Peer(name=pick(), address=f"198.18.1.{i + 1}", public_key=pick()) for i in range(rng.randint(0, 2)))
-    return Mesh(cidr="198.18.0.0/16", hosts=hosts, peers=peers)
+    return Mesh(backend=pick(), cidr=rng.choice(["198.18.0.0/16", pick()]), interface=pick(), port=rng.randint(1, 65535),
+                epmd=pick(), identity=pick(), hosts=hosts, peers=peers)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -83,3 +89,27 @@ def test_anything_else_is_left_to_pyyaml_or_read_the_same(text):
         assert parsed is None
         return
     assert parsed is None or parsed == expected
+
+
+def test_the_copied_resolvers_are_pyyamls_own():
+    """meshfile decides a plain scalar's type with PyYAML's rules, copied; they must still be PyYAML's."""
+    theirs = yaml.resolver.Resolver.yaml_implicit_resolvers
+    assert None not in theirs  # no resolver that applies whatever the first character
+    firsts = [c for c in map(chr, range(128)) if re.fullmatch(f"[{meshfile.SAFE_FIRST}]", c)]
+    assert len(firsts) == 64
+    for c in firsts:
+        ours = [(tag, p.pattern, p.flags) for tag, p in meshfile.resolvers().get(c, [])]
+        assert ours == [(tag, p.pattern, p.flags) for tag, p in theirs.get(c, [])], c
+
+
+@pytest.mark.parametrize("text", [t for t in TRICKY if meshfile._SAFE.fullmatch(t)])
+def test_a_plain_scalar_reads_as_pyyaml_reads_it(text):
+    assert meshfile._tag(text) == yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+
+
+def test_reading_and_writing_mesh_yaml_imports_no_pyyaml(inv):
+    """PyYAML's import is much of a small command's start-up: meshfile does without it."""
+    code = ("import sys; from pathlib import Path; from meshbeam import cli, meshfile; "
+            "m = meshfile.load(Path(sys.argv[1])); meshfile.dump(m); print('yaml' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(inv)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
