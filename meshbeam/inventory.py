@@ -337,12 +337,12 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
     seen_nodes: set[str] = set()
     clash: tuple[int, Host | Peer] | None = None  # the first host whose SSH port is dist_port
     members = [("hosts", i, m) for i, m in enumerate(mesh.hosts)] + [("peers", i, m) for i, m in enumerate(mesh.peers)]
+    tinc_names = backends.of(mesh.backend).underscore_names
     for kind, i, m in members:
-        at = f"{where}: {kind}[{i}]"
-        with _located(at):
+        named = False  # an error names the member once its name is known to be printable
+        try:
             check_name(m.name, "member name")
-        at += f" ({m.name})"
-        with _located(at):
+            named = True
             if m.name in seen_names:
                 raise InputError(f"the name {m.name!r} is used twice")
             seen_names.add(m.name)
@@ -358,10 +358,12 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
                 raise InputError(f"Erlang node name {m.node} is used twice")
             seen_nodes.add(m.node)
             check_public_key(mesh.backend, m.public_key)
-            if backends.of(mesh.backend).underscore_names:
+            if tinc_names:
                 check_tinc_name(m.name, seen_names)
             if isinstance(m, Host) and _check_host(mesh, m) == mesh.dist_port and clash is None:
                 clash = i, m
+        except InputError as e:  # a try per member, not a context manager: this loop runs for every member
+            raise InputError(f"{where}: {kind}[{i}]{f' ({m.name})' if named else ''}: {e}") from None
     if clash is not None:
         i, h = clash
         raise InputError(
