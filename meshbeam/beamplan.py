@@ -223,22 +223,6 @@ def notes(mesh: Mesh, host: Host, facts: Facts) -> list[str]:
     return out
 
 
-def join_commands(mesh: Mesh, node: str, cookie_file: str) -> list[str]:
-    """How a roaming peer joins as a hidden node: no listening port, no EPMD of its own.
-
-    `-dist_listen false` implies hidden and needs no local EPMD, since nothing registers.
-    The cookie comes from ~/.erlang.cookie, never from the command line.
-    """
-    flags = "-dist_listen false -start_epmd false"
-    if mesh.epmd == "none":
-        flags += f" -erl_epmd_port {mesh.dist_port}"
-    return [
-        f"install -m 400 {cookie_file} ~/.erlang.cookie",
-        f"erl -name {node} {flags}",
-        f'iex --name {node} --erl "{flags}"',
-    ]
-
-
 def teardown(host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[str], list[Action]]:
     """Restore the user's vm.args and env.sh (lines meshbeam commented out come back; the user's
     own later edits stay), put back the cookie file as it was before meshbeam (from its backup),

@@ -143,7 +143,7 @@ def add_peer(
     """Add a roaming peer (a laptop behind NAT) and write its wg-quick config."""
     store = open_store(dir)
     mesh, peer, path, notes = ops.add_peer(store, name, out_file)
-    from .beamplan import join_commands
+    from .vmargs import join_commands
 
     out.print(f"added peer {peer.name}: mesh {peer.address}")
     print_notes(notes)

@@ -16,6 +16,8 @@ goes first in the file, before any flag, where nothing the user writes can overr
 kernel parameters and name it sets; the flags whose position does not decide (`-sname`,
 `-env ERL_EPMD_*`, `-erl_epmd_port`, ...) are commented out in the user's lines, and a file
 pulled in with `-args_file` that sets one of them is refused.
+
+Also here: the flags a roaming peer's `erl` joins with (join_commands), which add-peer prints.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .errors import ContentError
+
+if TYPE_CHECKING:
+    from .inventory import Mesh
 
 MARK_BEGIN = "## meshbeam:begin (managed by meshbeam; edits inside are overwritten)"
 MARK_END = "## meshbeam:end"
@@ -339,3 +344,19 @@ def remove_block(text: str) -> str:
         else:
             out.append(ln)
     return "".join(out)
+
+
+def join_commands(mesh: Mesh, node: str, cookie_file: str) -> list[str]:
+    """How a roaming peer joins as a hidden node: no listening port, no EPMD of its own.
+
+    `-dist_listen false` implies hidden and needs no local EPMD, since nothing registers.
+    The cookie comes from ~/.erlang.cookie, never from the command line.
+    """
+    flags = "-dist_listen false -start_epmd false"
+    if mesh.epmd == "none":
+        flags += f" -erl_epmd_port {mesh.dist_port}"
+    return [
+        f"install -m 400 {cookie_file} ~/.erlang.cookie",
+        f"erl -name {node} {flags}",
+        f'iex --name {node} --erl "{flags}"',
+    ]
