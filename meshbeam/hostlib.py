@@ -1,7 +1,7 @@
 """The shell functions meshbeam's remote scripts start with: constants, never built from a value.
 
 The rule they carry out: root never follows a link, nor reads or writes a file, in a directory
-that someone else can change. For each path, `actor DIR` names the one user who may act in DIR:
+that someone else can change. For each path, `actor DIR` sets $who to the one user who may act in DIR:
 
 - root, when DIR and every directory above it belong to root (and none of them is writable by
   others, unless it has the sticky bit, as /tmp does);
@@ -10,7 +10,12 @@ that someone else can change. For each path, `actor DIR` names the one user who 
   that user's rights, and a planted link can only reach what the user could reach anyway;
 - "unsafe" otherwise (two different users, or a root directory others may write): nothing is done.
 
-The resolved path (links followed) is walked too, so a link in the way cannot hide an owner.
+The resolved path (links followed) is walked too, so a link in the way cannot hide an owner; a
+plain absolute path that crosses no link resolves to itself, and is walked once. A link is examined
+as itself: its owner counts, and root's links (mode 777) make a path unsafe.
+
+Each host runs these for every file, so they start few processes: shell builtins and arithmetic
+where a builtin does the same, and no subshell whose only purpose is to return a word.
 
 `apply_preamble` is the contract between remote.apply_script and the plan layers: what an Action's
 script may use besides standard commands (ACTION_FUNCTIONS, ACTION_VARIABLES).
@@ -30,13 +35,18 @@ COMMON = Cmd(Sh(r"""as_user() {  # as_user USER CMD...: run CMD as USER with its
     *) setpriv --reuid="$u" --regid="$(id -g -- "$u")" --init-groups -- "$@" ;;
   esac
 }
-owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1; shift
+owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed; then
+            # the same from where $1 leads (readlink -m), unless $1 is absolute, plain and crosses no link
+  p=$1
+  case $p in /*/./*|*/.|*/../*|*/..|[!/]*|'') resolve=yes ;; *) resolve=no ;; esac
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
-    case $p in /|.|'') break ;; esac
-    parent
+    if [ -L "$p" ]; then resolve=yes; set -- "$@" "$p"; elif [ -e "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') ;; *) parent; continue ;; esac
+    [ "$resolve" = yes ] || break
+    resolve=done
+    p=$(readlink -m -- "$1") || p=
   done
+  shift
   [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
 }
 parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
@@ -47,19 +57,28 @@ parent() {  # p=the directory above $p, as dirname(1) prints it, without a proce
     *) p=. ;;
   esac
 }
-actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
-  { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
-    { o = substr($3, length($3), 1); g = substr($3, length($3) - 1, 1); s = length($3) == 4 ? substr($3, 1, 1) : 0
-      if ($1 == 0 && s % 2 == 0 && (o % 4 >= 2 || ($2 != 0 && g % 4 >= 2))) bad = 1
-      if ($1 != 0) { if (u != "" && u != $1) bad = 1; u = $1 } }
-    END { if (bad) print "unsafe"; else if (u == "") print "root"; else print u }' | {
-    read -r a
-    case $a in root|unsafe) echo "$a" ;; *) getent passwd "$a" | cut -d: -f1 | grep . || echo unsafe ;; esac
-  }
+actor() {  # actor DIR: who=root, the one user who owns DIR or a directory above it, or unsafe
+  set -- $(owners "$1")  # numbers only: "uid gid mode" for each directory
+  who=
+  while [ $# -ge 3 ]; do
+    m=$((0$3))  # a root directory others (or a group besides root's) may write, without the sticky bit
+    if [ "$1" = 0 ] && [ $((m & 01000)) = 0 ] && { [ $((m & 2)) != 0 ] || { [ "$2" != 0 ] && [ $((m & 020)) != 0 ]; }; }
+    then who=unsafe; return
+    fi
+    if [ "$1" != 0 ]; then
+      if [ -n "$who" ] && [ "$who" != "$1" ]; then who=unsafe; return; fi
+      who=$1
+    fi
+    shift 3
+  done
+  case $who in
+    '') who=root ;;
+    *) who=$(getent passwd "$who") || who=; who=${who%%:*}; who=${who:-unsafe} ;;
+  esac
 }
 read_owned() {  # read_owned FILE: its contents, read as the one who may act in its directory, never through a link
-  a=$(actor "$(dirname -- "$1")")
-  as_user "$a" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
 }
 """))
 
@@ -74,11 +93,16 @@ FACTS = Cmd(Sh(r"""fact_file='
   elif [ ! -f "$2" ]; then echo "other $1"
   elif fact_data=$(base64 -w0 < "$2"); then echo "file $1 $(stat -c "%a %U" -- "$2")"; echo "$fact_data"
   else echo "unreadable $1"; fi'
+home_of() {  # home_of USER: fact_home=USER's home directory as passwd gives it; fails when there is none
+  fact_home=$(getent passwd "$1") || return 1
+  fact_home=${fact_home#*:*:*:*:*:}; fact_home=${fact_home%%:*}
+  [ -n "$fact_home" ]
+}
 fact() {  # fact INDEX FILE: one line saying what FILE is (and its contents in base64 on the next line)
   p=$2; parent
   if [ "${fact_dir+set}" != set ] || [ "$p" != "$fact_dir" ]; then
     fact_dir=$p
-    fact_actor=$(actor "$p")
+    actor "$p"; fact_actor=$who
   fi
   echo "actor $1 $fact_actor"
   case $fact_actor in
@@ -89,23 +113,43 @@ fact() {  # fact INDEX FILE: one line saying what FILE is (and its contents in b
 }
 """))
 
+# Staging: remote.apply_script checks and makes each directory once (`stage_dir`), just before
+# staging its files. Where the actor is root, `fill` and `commit` run their text in this shell, as
+# as_user root would run it in a new one. A temp file from mktemp under umask 077 is 600 already and
+# root's (its group as the directory gives it, which chown USER keeps), so neither is set again.
 APPLY = Cmd(Sh(r"""same_actor() {  # same_actor USER DIR: fail unless USER is still the one who may act in DIR
-  [ "$(actor "$2")" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
+  actor "$2"
+  [ "$who" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
 }
-fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode
-  as_user "$1" sh -c 'base64 -d > "$1" && [ "$(sha256sum < "$1" | cut -d" " -f1)" = "$2" ] && chmod "$3" "$1"' \
-    sh "$2" "$3" "$4"
+stage_dir() {  # stage_dir USER DIR: same_actor, then make DIR as USER if it is missing
+  same_actor "$1" "$2" || return 1
+  case $1 in
+    root) [ -d "$2" ] || mkdir -p -- "$2" ;;
+    *) as_user "$1" mkdir -p -- "$2" ;;
+  esac
 }
+fill_body='base64 -d > "$1" && fill_sum=$(sha256sum < "$1") && [ "$fill_sum" = "$2  -" ] &&
+  { [ "$3" = 600 ] || chmod "$3" "$1"; }'
+fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode (mktemp made it 600)
+  case $1 in
+    root) shift; eval "$fill_body" ;;
+    *) as_user "$1" sh -c "$fill_body" sh "$2" "$3" "$4" ;;
+  esac
+}
+commit_body='if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
+    echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; false
+  else
+    { [ -z "$3" ] || chown -h -- "$3" "$1"; } && mv -T -f -- "$1" "$2"
+  fi'
 commit() {  # commit USER TEMP TARGET OWNER: rename TEMP over TARGET, which must be a regular file or absent
-  as_user "$1" sh -c '
-    if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
-      echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; exit 1
-    fi
-    if [ -n "$3" ]; then chown -h -- "$3" "$1"; fi
-    mv -T -f -- "$1" "$2"' sh "$2" "$3" "$4"
+  case $1 in
+    root) shift; eval "$commit_body" ;;
+    *) as_user "$1" sh -c "$commit_body" sh "$2" "$3" "$4" ;;
+  esac
 }
 remove() {  # remove FILE: unlink it (a link itself, never its target) as the one who may act in its directory
-  as_user "$(actor "$(dirname -- "$1")")" rm -f -- "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" rm -f -- "$1"
 }
 """))
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from . import hostlib
-from .command import Cmd, lines, sh
+from .command import Cmd, join, lines, sh
 from .errors import RemoteError
 from .plantypes import Facts, FileFact, Query
 
@@ -89,7 +89,12 @@ class Flags(Kind):
         self.found: set[str] = set()
 
     def command(self) -> list[Cmd]:
-        return [sh('if {}; then echo "flag {}"; fi', cond, i) for i, (_, cond) in enumerate(self.q.probes)]
+        # Two layers may ask one question under two names: the host answers it once.
+        asked: dict[Cmd, list[int]] = {}
+        for i, (_, cond) in enumerate(self.q.probes):
+            asked.setdefault(cond, []).append(i)
+        return [sh("if {}; then {}; fi", cond, join((sh('echo "flag {}"', i) for i in idx), "; "))
+                for cond, idx in asked.items()]
 
     def process(self, word: str, m: re.Match[str], more: Iterator[str]) -> None:
         self.found.add(self.q.probes[int(m[1])][0])
@@ -132,11 +137,12 @@ class Users(Kind):
 
 
 def _file_path(p: str) -> Cmd:
-    """A queried path as a shell word; ~USER/REST is resolved through the host's passwd."""
+    """Sets $f to a queried path; ~USER/REST is resolved through the host's passwd (hostlib's
+    home_of), and is no path at all for a user without a home."""
     if p.startswith("~"):
         user, _, rest = p[1:].partition("/")
-        return sh('"$(getent passwd {} | cut -d: -f6)"/{}', user, rest)
-    return Cmd(p)
+        return sh('f=; home_of {} && f="$fact_home"/{}', user, rest)
+    return sh("f={}", p)
 
 
 class Files(Kind):
@@ -159,7 +165,7 @@ class Files(Kind):
         self.found: dict[int, FileFact] = {}
 
     def command(self) -> list[Cmd]:
-        return [sh('f={}; case $f in /*) fact {} "$f" ;; *) echo "nofile {}" ;; esac', _file_path(p), i, i)
+        return [sh('{}; case $f in /*) fact {} "$f" ;; *) echo "nofile {}" ;; esac', _file_path(p), i, i)
                 for i, p in enumerate(self.q.paths)]
 
     def process(self, word: str, m: re.Match[str], more: Iterator[str]) -> None:

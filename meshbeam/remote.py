@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, LiteralString, TypeVar
 
 from . import hostlib, probes
-from .command import B64, Cmd, Sh, lines, sh
+from .command import B64, Cmd, Sh, join, lines, sh
 from .errors import MeshbeamError, RemoteError
 from .inventory import Host, parse_ssh_target
 from .plantypes import Facts, HostPlan, Query, Write
@@ -126,41 +126,51 @@ def gather(conn: Connection, q: Query) -> Facts:
 # ---- apply --------------------------------------------------------------------------------------
 
 
-def _write_steps(i: int, w: Write) -> tuple[Cmd, Cmd]:
-    """(stage, commit) of one write: a temp file from mktemp beside the target, made, filled,
-    checked and given its mode by the one who may act in that directory, then renamed over it.
-
-    Root sets the owner only in its own directories. In a directory a user owns, the user writes
-    and so owns the file: that user could replace it at any time anyway, and a chown by root
-    there could be sent through a link the user planted (see hostlib). $tI holds the temp name.
-    """
+def _stage(i: int, w: Write) -> Cmd:
+    """Stage one write: a temp file from mktemp beside the target, made, filled, checked and given
+    its mode by the one who may act in that directory (its `stage_dir` comes first). $tI holds its name."""
     d = posixpath.dirname(w.path)
     digest = hashlib.sha256(w.content).hexdigest()
-    stage = lines(
-        sh("same_actor {} {}", w.actor, d),
-        sh("as_user {} mkdir -p -- {}", w.actor, d),
+    return lines(
         sh("t{}=$(as_user {} mktemp -- {}/.meshbeam.XXXXXXXX)", i, w.actor, d),
         sh("fill {} \"$t{}\" {} {} <<'MESHBEAM_EOF'", w.actor, i, digest, f"{w.mode:o}"),
     ) + Cmd(B64(w.content, w.secret), Sh("\nMESHBEAM_EOF"))
-    owner = w.owner if w.actor == "root" else ""
-    commit = sh('commit {} "$t{}" {} {}\nt{}=', w.actor, i, w.path, owner, i)
-    return stage, commit
+
+
+def _commit(i: int, w: Write) -> Cmd:
+    """Rename the staged temp file over the target.
+
+    Root sets the owner only in its own directories (a temp file root made is root's already). In a
+    directory a user owns, the user writes and so owns the file: that user could replace it at any
+    time anyway, and a chown by root there could be sent through a link the user planted (see hostlib).
+    """
+    owner = w.owner if w.actor == "root" and w.owner != "root" else ""
+    return sh('commit {} "$t{}" {} {}\nt{}=', w.actor, i, w.path, owner, i)
+
+
+def _staging(writes: tuple[Write, ...]) -> list[Cmd]:
+    """Every write staged, directory by directory in the order each first appears: each directory is
+    checked (same_actor) and made once, after the plan and just before its files are staged."""
+    by_dir: dict[tuple[str, str], list[int]] = {}
+    for i, w in enumerate(writes):
+        by_dir.setdefault((w.actor, posixpath.dirname(w.path)), []).append(i)
+    return [join([sh("stage_dir {} {}", actor, d), *(_stage(i, writes[i]) for i in idx)])
+            for (actor, d), idx in by_dir.items()]
 
 
 def apply_script(plan: HostPlan) -> Cmd:
-    """Stage every file, then rename them all, then remove, then act.
+    """Stage every file, then rename them all (in the plan's order), then remove, then act.
 
     The body is a function called on the last line: a script cut off in transit is never run.
     The EXIT trap removes every temp file still staged when the script fails or is killed; the
     actions run after hostlib.apply_preamble, the contract they rely on.
     """
-    steps = [_write_steps(i, w) for i, w in enumerate(plan.writes)]
     cleanup = [sh('[ -z "${t{}:-}" ] || as_user {} rm -f -- "$t{}"', i, w.actor, i) for i, w in enumerate(plan.writes)]
     return lines(
         sh("main() {"),
         hostlib.apply_preamble(cleanup),  # what every action may use
-        *(stage for stage, _ in steps),
-        *(commit for _, commit in steps),
+        *_staging(plan.writes),
+        *(_commit(i, w) for i, w in enumerate(plan.writes)),
         *(sh("remove {}", path) for path in plan.removes),
         *(a.script for a in plan.actions),
         sh("}\nmain"),

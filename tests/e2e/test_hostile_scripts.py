@@ -143,3 +143,28 @@ def test_apply_script_writes_every_file_atomically_with_its_mode(tmp_path):
         assert open(w.path, "rb").read() == w.content
         assert stat.S_IMODE(os.stat(w.path).st_mode) == w.mode
     assert sorted(os.listdir(tmp_path)) == ["a", "b.txt"] and os.listdir(tmp_path / "a") == ["secret.conf"]
+
+
+def test_root_sets_owner_and_mode_in_its_own_directories(tmp_path):
+    p = HostPlan("h", (
+        Write(str(tmp_path / "d" / "cookie"), b"c" * 20, 0o400, "nobody", True, "new"),
+        Write(str(tmp_path / "d" / "key"), b"k" * 20, 0o600, "root", True, "new"),
+        Write(str(tmp_path / "d" / "conf"), b"plain\n", 0o644, "root", False, "new"),
+    ))
+    subprocess.run(["sh", "-s"], input=remote.apply_script(p).render().encode(), check=True)
+    got = {w.path: os.stat(w.path) for w in p.writes}
+    assert [(st.st_uid, stat.S_IMODE(st.st_mode)) for st in got.values()] == [(65534, 0o400), (0, 0o600), (0, 0o644)]
+    assert sorted(os.listdir(tmp_path / "d")) == ["conf", "cookie", "key"]
+
+
+def test_a_directory_whose_owner_changed_since_the_plan_is_refused(tmp_path):
+    d = _user_dir()
+    try:
+        writes = (Write(str(tmp_path / "first"), b"x", 0o600, "root", False, "new"),
+                  Write(str(d / "cookie"), b"c" * 20, 0o400, "root", True, "new"))  # planned when d was root's
+        r = subprocess.run(["sh", "-s"], input=remote.apply_script(HostPlan("h", writes)).render().encode(),
+                           capture_output=True)
+        assert r.returncode != 0 and b"changed since the plan was made" in r.stderr
+        assert os.listdir(d) == [] and os.listdir(tmp_path) == []  # nothing renamed, no temp file left
+    finally:
+        subprocess.run(["rm", "-rf", str(d)], check=True)

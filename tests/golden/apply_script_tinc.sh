@@ -9,13 +9,18 @@ as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it i
     *) setpriv --reuid="$u" --regid="$(id -g -- "$u")" --init-groups -- "$@" ;;
   esac
 }
-owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1; shift
+owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed; then
+            # the same from where $1 leads (readlink -m), unless $1 is absolute, plain and crosses no link
+  p=$1
+  case $p in /*/./*|*/.|*/../*|*/..|[!/]*|'') resolve=yes ;; *) resolve=no ;; esac
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
-    case $p in /|.|'') break ;; esac
-    parent
+    if [ -L "$p" ]; then resolve=yes; set -- "$@" "$p"; elif [ -e "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') ;; *) parent; continue ;; esac
+    [ "$resolve" = yes ] || break
+    resolve=done
+    p=$(readlink -m -- "$1") || p=
   done
+  shift
   [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
 }
 parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
@@ -26,37 +31,62 @@ parent() {  # p=the directory above $p, as dirname(1) prints it, without a proce
     *) p=. ;;
   esac
 }
-actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
-  { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
-    { o = substr($3, length($3), 1); g = substr($3, length($3) - 1, 1); s = length($3) == 4 ? substr($3, 1, 1) : 0
-      if ($1 == 0 && s % 2 == 0 && (o % 4 >= 2 || ($2 != 0 && g % 4 >= 2))) bad = 1
-      if ($1 != 0) { if (u != "" && u != $1) bad = 1; u = $1 } }
-    END { if (bad) print "unsafe"; else if (u == "") print "root"; else print u }' | {
-    read -r a
-    case $a in root|unsafe) echo "$a" ;; *) getent passwd "$a" | cut -d: -f1 | grep . || echo unsafe ;; esac
-  }
+actor() {  # actor DIR: who=root, the one user who owns DIR or a directory above it, or unsafe
+  set -- $(owners "$1")  # numbers only: "uid gid mode" for each directory
+  who=
+  while [ $# -ge 3 ]; do
+    m=$((0$3))  # a root directory others (or a group besides root's) may write, without the sticky bit
+    if [ "$1" = 0 ] && [ $((m & 01000)) = 0 ] && { [ $((m & 2)) != 0 ] || { [ "$2" != 0 ] && [ $((m & 020)) != 0 ]; }; }
+    then who=unsafe; return
+    fi
+    if [ "$1" != 0 ]; then
+      if [ -n "$who" ] && [ "$who" != "$1" ]; then who=unsafe; return; fi
+      who=$1
+    fi
+    shift 3
+  done
+  case $who in
+    '') who=root ;;
+    *) who=$(getent passwd "$who") || who=; who=${who%%:*}; who=${who:-unsafe} ;;
+  esac
 }
 read_owned() {  # read_owned FILE: its contents, read as the one who may act in its directory, never through a link
-  a=$(actor "$(dirname -- "$1")")
-  as_user "$a" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
 }
 same_actor() {  # same_actor USER DIR: fail unless USER is still the one who may act in DIR
-  [ "$(actor "$2")" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
+  actor "$2"
+  [ "$who" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
 }
-fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode
-  as_user "$1" sh -c 'base64 -d > "$1" && [ "$(sha256sum < "$1" | cut -d" " -f1)" = "$2" ] && chmod "$3" "$1"' \
-    sh "$2" "$3" "$4"
+stage_dir() {  # stage_dir USER DIR: same_actor, then make DIR as USER if it is missing
+  same_actor "$1" "$2" || return 1
+  case $1 in
+    root) [ -d "$2" ] || mkdir -p -- "$2" ;;
+    *) as_user "$1" mkdir -p -- "$2" ;;
+  esac
 }
+fill_body='base64 -d > "$1" && fill_sum=$(sha256sum < "$1") && [ "$fill_sum" = "$2  -" ] &&
+  { [ "$3" = 600 ] || chmod "$3" "$1"; }'
+fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode (mktemp made it 600)
+  case $1 in
+    root) shift; eval "$fill_body" ;;
+    *) as_user "$1" sh -c "$fill_body" sh "$2" "$3" "$4" ;;
+  esac
+}
+commit_body='if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
+    echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; false
+  else
+    { [ -z "$3" ] || chown -h -- "$3" "$1"; } && mv -T -f -- "$1" "$2"
+  fi'
 commit() {  # commit USER TEMP TARGET OWNER: rename TEMP over TARGET, which must be a regular file or absent
-  as_user "$1" sh -c '
-    if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
-      echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; exit 1
-    fi
-    if [ -n "$3" ]; then chown -h -- "$3" "$1"; fi
-    mv -T -f -- "$1" "$2"' sh "$2" "$3" "$4"
+  case $1 in
+    root) shift; eval "$commit_body" ;;
+    *) as_user "$1" sh -c "$commit_body" sh "$2" "$3" "$4" ;;
+  esac
 }
 remove() {  # remove FILE: unlink it (a link itself, never its target) as the one who may act in its directory
-  as_user "$(actor "$(dirname -- "$1")")" rm -f -- "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" rm -f -- "$1"
 }
 
 work=$(mktemp -d)
@@ -87,62 +117,44 @@ rm -rf "$work"
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM PIPE
 run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
+stage_dir root /etc/meshbeam/backup
 t0=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t0" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t1=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t1" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t2=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t2" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t3=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t3" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t4=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t4" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t5=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t5" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t6=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t6" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t7=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t7" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t8=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t8" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/tinc/mb0
-as_user root mkdir -p -- /etc/tinc/mb0
+stage_dir root /etc/tinc/mb0
 t9=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
 fill root "$t9" ab0e95e24d38e46d936ae21d3fbd5c828ce6a2c272063b3eeff35dee391dc268 644 <<'MESHBEAM_EOF'
 IyB0aW5jLmNvbmYgb2YgczIgaW4gbmV0IG1iMCwgd3JpdHRlbiBieSBtZXNoYmVhbTogZWRpdCB0
@@ -150,8 +162,21 @@ aGUgaW52ZW50b3J5LCBub3QgdGhpcyBmaWxlCk5hbWUgPSBzMgpJbnRlcmZhY2UgPSBtYjAKTW9k
 ZSA9IHJvdXRlcgpBZGRyZXNzRmFtaWx5ID0gaXB2NApQb3J0ID0gNTE4MjAKUGluZ0ludGVydmFs
 ID0gMTAKUGluZ1RpbWVvdXQgPSAzCktleUV4cGlyZSA9IDMwCkNvbm5lY3RUbyA9IHMxCg==
 MESHBEAM_EOF
-same_actor root /etc/tinc/mb0/hosts
-as_user root mkdir -p -- /etc/tinc/mb0/hosts
+t13=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t13" dca99bd248a66022e6a06208bb3720485361c32579a9724ea5683354e7e9f6b4 600 <<'MESHBEAM_EOF'
+(secret, 1679 bytes)
+MESHBEAM_EOF
+t14=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t14" c5f6d8ec2354377b8ba98325d78d0d9825fe2440eaabf2381dbb6421c1c55f9a 755 <<'MESHBEAM_EOF'
+IyEvYmluL3NoCmlwIGxpbmsgc2V0ICIkSU5URVJGQUNFIiB1cAppcCBhZGRyIGFkZCAxOTguMTgu
+MC4yLzI0IGRldiAiJElOVEVSRkFDRSIK
+MESHBEAM_EOF
+t15=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
+fill root "$t15" 6e208ab9a7faf8a13aef9a3c2d90de92d5000dda5534ccd26c29d2bdafddbe78 755 <<'MESHBEAM_EOF'
+IyEvYmluL3NoCmlwIGFkZHIgZGVsIDE5OC4xOC4wLjIvMjQgZGV2ICIkSU5URVJGQUNFIgppcCBs
+aW5rIHNldCAiJElOVEVSRkFDRSIgZG93bgo=
+MESHBEAM_EOF
+stage_dir root /etc/tinc/mb0/hosts
 t10=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
 fill root "$t10" 3843e2727164b32350a8b15e5ecab60efeb4044020290b3050e7491c6a038bff 644 <<'MESHBEAM_EOF'
 IyBob3N0cy9sYXB0b3Agb2YgbWVtYmVyIGxhcHRvcCwgd3JpdHRlbiBieSBtZXNoYmVhbTogZWRp
@@ -165,8 +190,6 @@ VE1FCnF6Z0dTbXliTTI0aW9SSWtXa1JPQm5icEdZRjJTcFBDcW5LZjkvU0UzMjNxc3g5ejE1NjZD
 R01rYjcwMkh5MzAKYjhETzdMdm81UEtxd0Fna21uODFFME1zMGRUdWV1K2NzUUlEQVFBQgotLS0t
 LUVORCBSU0EgUFVCTElDIEtFWS0tLS0tCg==
 MESHBEAM_EOF
-same_actor root /etc/tinc/mb0/hosts
-as_user root mkdir -p -- /etc/tinc/mb0/hosts
 t11=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
 fill root "$t11" 1c41c76d82efe9116fc9ae09fad0096a996ef793611f328265500261e9aaa9f5 644 <<'MESHBEAM_EOF'
 IyBob3N0cy9zMSBvZiBtZW1iZXIgczEsIHdyaXR0ZW4gYnkgbWVzaGJlYW06IGVkaXQgdGhlIGlu
@@ -180,8 +203,6 @@ VUh2ODF0QUltaTM3ZTU1SzArczhWaVYvUQpWbjh5QTgrZGlYVEdsbmFKWXpkRWdxYUFZVnJYVFFl
 NnhtS1dRNDFkb2w1VTJpdXFUZ1hDMlVqNk5pR241QTZaCk53dEh6Snh6VWJnYTRiWW1DZlBWd210
 dVFPUmNUcm1JQVFJREFRQUIKLS0tLS1FTkQgUlNBIFBVQkxJQyBLRVktLS0tLQo=
 MESHBEAM_EOF
-same_actor root /etc/tinc/mb0/hosts
-as_user root mkdir -p -- /etc/tinc/mb0/hosts
 t12=$(as_user root mktemp -- /etc/tinc/mb0/hosts/.meshbeam.XXXXXXXX)
 fill root "$t12" d0e64052b82c65154b769e142f64dc03d192a349c3b4681048b97a9b1b334876 644 <<'MESHBEAM_EOF'
 IyBob3N0cy9zMiBvZiBtZW1iZXIgczIsIHdyaXR0ZW4gYnkgbWVzaGJlYW06IGVkaXQgdGhlIGlu
@@ -195,28 +216,7 @@ VUk5NlR6WWlCVE8xZkUxczZ0Mkt3VDhGSAoxUG1CUmdpOXN0bExGZlhMYnVBbGE1eDVGdzlNTUUv
 aHRCRU1PbUpSYlN2eUUvdHJ3V0NKTlNEVE82cEtuUkg2Cll6TkRNOGtEbis0WkJYU2lkWmU0aEdh
 cHhTd01IUldJUHdJREFRQUIKLS0tLS1FTkQgUlNBIFBVQkxJQyBLRVktLS0tLQo=
 MESHBEAM_EOF
-same_actor root /etc/tinc/mb0
-as_user root mkdir -p -- /etc/tinc/mb0
-t13=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t13" dca99bd248a66022e6a06208bb3720485361c32579a9724ea5683354e7e9f6b4 600 <<'MESHBEAM_EOF'
-(secret, 1679 bytes)
-MESHBEAM_EOF
-same_actor root /etc/tinc/mb0
-as_user root mkdir -p -- /etc/tinc/mb0
-t14=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t14" c5f6d8ec2354377b8ba98325d78d0d9825fe2440eaabf2381dbb6421c1c55f9a 755 <<'MESHBEAM_EOF'
-IyEvYmluL3NoCmlwIGxpbmsgc2V0ICIkSU5URVJGQUNFIiB1cAppcCBhZGRyIGFkZCAxOTguMTgu
-MC4yLzI0IGRldiAiJElOVEVSRkFDRSIK
-MESHBEAM_EOF
-same_actor root /etc/tinc/mb0
-as_user root mkdir -p -- /etc/tinc/mb0
-t15=$(as_user root mktemp -- /etc/tinc/mb0/.meshbeam.XXXXXXXX)
-fill root "$t15" 6e208ab9a7faf8a13aef9a3c2d90de92d5000dda5534ccd26c29d2bdafddbe78 755 <<'MESHBEAM_EOF'
-IyEvYmluL3NoCmlwIGFkZHIgZGVsIDE5OC4xOC4wLjIvMjQgZGV2ICIkSU5URVJGQUNFIgppcCBs
-aW5rIHNldCAiJElOVEVSRkFDRSIgZG93bgo=
-MESHBEAM_EOF
-same_actor root /srv/app/releases/1.0
-as_user root mkdir -p -- /srv/app/releases/1.0
+stage_dir root /srv/app/releases/1.0
 t16=$(as_user root mktemp -- /srv/app/releases/1.0/.meshbeam.XXXXXXXX)
 fill root "$t16" bd7e63537921bc8ca383ff76cb6d5b9d4916211028018fea6184afa6a5a5a699 644 <<'MESHBEAM_EOF'
 IyMgbWVzaGJlYW06YmVnaW4gKG1hbmFnZWQgYnkgbWVzaGJlYW07IGVkaXRzIGluc2lkZSBhcmUg
@@ -228,14 +228,12 @@ bmV0X2tlcm5lbDphbGxvdyhbJ2FwcEAxOTguMTguMC4xJywnd2ViQDE5OC4xOC4wLjInLCdsYXB0
 b3BAMTk4LjE4LjAuMycsJ21lc2hiZWFtX2N0bEAxOTguMTguMC4yJ10pIgojIyBtZXNoYmVhbTpl
 bmQK
 MESHBEAM_EOF
-same_actor root /srv/mbapp-home
-as_user root mkdir -p -- /srv/mbapp-home
+stage_dir root /srv/mbapp-home
 t17=$(as_user root mktemp -- /srv/mbapp-home/.meshbeam.XXXXXXXX)
 fill root "$t17" 942014af03195c97fc8a6121a03e1660b89027a538325a101eba426dacd7e587 400 <<'MESHBEAM_EOF'
 (secret, 43 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam
-as_user root mkdir -p -- /etc/meshbeam
+stage_dir root /etc/meshbeam
 t18=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
 fill root "$t18" a479e4b302f8a20357da4ae9ab21f847b8b7a9d09ff414bd2e4dc33f6b42dd80 644 <<'MESHBEAM_EOF'
 dGFibGUgaW5ldCBtZXNoYmVhbSB7fQpkZWxldGUgdGFibGUgaW5ldCBtZXNoYmVhbQp0YWJsZSBp
@@ -245,8 +243,6 @@ IiBpcCBzYWRkciAxOTguMTguMC4wLzI0IHRjcCBkcG9ydCB7IDQzNjksIDkxMDAgfSBhY2NlcHQK
 CQl0Y3AgZHBvcnQgeyA0MzY5LCA5MTAwIH0gZHJvcAoJCXVkcCBkcG9ydCA1MTgyMCBhY2NlcHQK
 CX0KfQo=
 MESHBEAM_EOF
-same_actor root /etc/meshbeam
-as_user root mkdir -p -- /etc/meshbeam
 t19=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
 fill root "$t19" e7a84bb0cd93aa62d73b03a8f30f437880463ad6ec84411e9c2eb39468eab3cd 644 <<'MESHBEAM_EOF'
 JSUgbWVzaGJlYW1fZGlzdDogRXJsYW5nIGRpc3RyaWJ1dGlvbiBvdmVyIFRDUCAoaW5ldF90Y3Bf
@@ -444,55 +440,53 @@ aWYgaXRzIG93bmVyIGRpZWQ7IGNvdW50aW5nIGlzIGJlc3QgZWZmb3J0LCB0aGUgY2hlY2sgaXMg
 bm90Lgp0YWJsZV9vcChGdW4pIC0+CiAgICB0cnkgRnVuKCkgY2F0Y2ggZXJyb3I6YmFkYXJnIC0+
 IHVuZGVmaW5lZCBlbmQuCg==
 MESHBEAM_EOF
-same_actor root /etc/meshbeam
-as_user root mkdir -p -- /etc/meshbeam
 t20=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
 fill root "$t20" decbab684e6b85f3e6d84147ac4d6032830bb851042271dcb813f9b2595000fb 644 <<'MESHBEAM_EOF'
 IyBtZXNoYmVhbTogbm9kZSBuYW1lcyBhbGxvd2VkIHRvIGNvbm5lY3QgKE5BTUVATUVTSF9BRERS
 RVNTKTsgbWFuYWdlZCwgb3ZlcndyaXR0ZW4gYnkgYHVwYAphcHBAMTk4LjE4LjAuMQpsYXB0b3BA
 MTk4LjE4LjAuMwptZXNoYmVhbV9jdGxAMTk4LjE4LjAuMgp3ZWJAMTk4LjE4LjAuMgo=
 MESHBEAM_EOF
-commit root "$t0" /etc/meshbeam/backup/14a3896d7c95bc2deb6ab0cdd3036c06f241cee488c0cf6a8bc482cd512c9cee root
+commit root "$t0" /etc/meshbeam/backup/14a3896d7c95bc2deb6ab0cdd3036c06f241cee488c0cf6a8bc482cd512c9cee ''
 t0=
-commit root "$t1" /etc/meshbeam/backup/a4acad43475eb6d388c02fc7bc3798d2628dae559c399411e9e299246668eba3 root
+commit root "$t1" /etc/meshbeam/backup/a4acad43475eb6d388c02fc7bc3798d2628dae559c399411e9e299246668eba3 ''
 t1=
-commit root "$t2" /etc/meshbeam/backup/5bea8eb7d7f014337063a771b944f29624538def45dea1e78c7dbb7393f77e35 root
+commit root "$t2" /etc/meshbeam/backup/5bea8eb7d7f014337063a771b944f29624538def45dea1e78c7dbb7393f77e35 ''
 t2=
-commit root "$t3" /etc/meshbeam/backup/d954146218b64039de9e6af2577bc39b5e7b5526e8d172644536b57c386f31b8 root
+commit root "$t3" /etc/meshbeam/backup/d954146218b64039de9e6af2577bc39b5e7b5526e8d172644536b57c386f31b8 ''
 t3=
-commit root "$t4" /etc/meshbeam/backup/4e0703bfff0f75a9409c93c4ab83d3fce2bc2e5e441e256910c626525ec5a3b7 root
+commit root "$t4" /etc/meshbeam/backup/4e0703bfff0f75a9409c93c4ab83d3fce2bc2e5e441e256910c626525ec5a3b7 ''
 t4=
-commit root "$t5" /etc/meshbeam/backup/fd2f64478a6a398a571f67829f824648b45a547bf60d23aabf7976a32ae45ce1 root
+commit root "$t5" /etc/meshbeam/backup/fd2f64478a6a398a571f67829f824648b45a547bf60d23aabf7976a32ae45ce1 ''
 t5=
-commit root "$t6" /etc/meshbeam/backup/3251bf1ba9a474901c8da7bcac0c4c9d86077caeb1ed8dd41d217837444f06dd root
+commit root "$t6" /etc/meshbeam/backup/3251bf1ba9a474901c8da7bcac0c4c9d86077caeb1ed8dd41d217837444f06dd ''
 t6=
-commit root "$t7" /etc/meshbeam/backup/603c2ac7908f47465423afa933ba1a49db8865bf17523add05120dc945f3df10 root
+commit root "$t7" /etc/meshbeam/backup/603c2ac7908f47465423afa933ba1a49db8865bf17523add05120dc945f3df10 ''
 t7=
-commit root "$t8" /etc/meshbeam/backup/edc02a6abcf3daf7e615018adb6a7e317bdc5414b2ac209e449542b2a176a908 root
+commit root "$t8" /etc/meshbeam/backup/edc02a6abcf3daf7e615018adb6a7e317bdc5414b2ac209e449542b2a176a908 ''
 t8=
-commit root "$t9" /etc/tinc/mb0/tinc.conf root
+commit root "$t9" /etc/tinc/mb0/tinc.conf ''
 t9=
-commit root "$t10" /etc/tinc/mb0/hosts/laptop root
+commit root "$t10" /etc/tinc/mb0/hosts/laptop ''
 t10=
-commit root "$t11" /etc/tinc/mb0/hosts/s1 root
+commit root "$t11" /etc/tinc/mb0/hosts/s1 ''
 t11=
-commit root "$t12" /etc/tinc/mb0/hosts/s2 root
+commit root "$t12" /etc/tinc/mb0/hosts/s2 ''
 t12=
-commit root "$t13" /etc/tinc/mb0/rsa_key.priv root
+commit root "$t13" /etc/tinc/mb0/rsa_key.priv ''
 t13=
-commit root "$t14" /etc/tinc/mb0/tinc-up root
+commit root "$t14" /etc/tinc/mb0/tinc-up ''
 t14=
-commit root "$t15" /etc/tinc/mb0/tinc-down root
+commit root "$t15" /etc/tinc/mb0/tinc-down ''
 t15=
 commit root "$t16" /srv/app/releases/1.0/vm.args mbapp
 t16=
 commit root "$t17" /srv/mbapp-home/.erlang.cookie mbapp
 t17=
-commit root "$t18" /etc/meshbeam/nftables.nft root
+commit root "$t18" /etc/meshbeam/nftables.nft ''
 t18=
-commit root "$t19" /etc/meshbeam/meshbeam_dist.erl root
+commit root "$t19" /etc/meshbeam/meshbeam_dist.erl ''
 t19=
-commit root "$t20" /etc/meshbeam/allowed root
+commit root "$t20" /etc/meshbeam/allowed ''
 t20=
 remove /etc/tinc/mb0/hosts/gone
 tincd -n mb0 -k; i=0; while [ -f /run/tinc.mb0.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; run_logged tincd -n mb0

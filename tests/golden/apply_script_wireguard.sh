@@ -9,13 +9,18 @@ as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it i
     *) setpriv --reuid="$u" --regid="$(id -g -- "$u")" --init-groups -- "$@" ;;
   esac
 }
-owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1; shift
+owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed; then
+            # the same from where $1 leads (readlink -m), unless $1 is absolute, plain and crosses no link
+  p=$1
+  case $p in /*/./*|*/.|*/../*|*/..|[!/]*|'') resolve=yes ;; *) resolve=no ;; esac
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
-    case $p in /|.|'') break ;; esac
-    parent
+    if [ -L "$p" ]; then resolve=yes; set -- "$@" "$p"; elif [ -e "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') ;; *) parent; continue ;; esac
+    [ "$resolve" = yes ] || break
+    resolve=done
+    p=$(readlink -m -- "$1") || p=
   done
+  shift
   [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
 }
 parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
@@ -26,37 +31,62 @@ parent() {  # p=the directory above $p, as dirname(1) prints it, without a proce
     *) p=. ;;
   esac
 }
-actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
-  { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
-    { o = substr($3, length($3), 1); g = substr($3, length($3) - 1, 1); s = length($3) == 4 ? substr($3, 1, 1) : 0
-      if ($1 == 0 && s % 2 == 0 && (o % 4 >= 2 || ($2 != 0 && g % 4 >= 2))) bad = 1
-      if ($1 != 0) { if (u != "" && u != $1) bad = 1; u = $1 } }
-    END { if (bad) print "unsafe"; else if (u == "") print "root"; else print u }' | {
-    read -r a
-    case $a in root|unsafe) echo "$a" ;; *) getent passwd "$a" | cut -d: -f1 | grep . || echo unsafe ;; esac
-  }
+actor() {  # actor DIR: who=root, the one user who owns DIR or a directory above it, or unsafe
+  set -- $(owners "$1")  # numbers only: "uid gid mode" for each directory
+  who=
+  while [ $# -ge 3 ]; do
+    m=$((0$3))  # a root directory others (or a group besides root's) may write, without the sticky bit
+    if [ "$1" = 0 ] && [ $((m & 01000)) = 0 ] && { [ $((m & 2)) != 0 ] || { [ "$2" != 0 ] && [ $((m & 020)) != 0 ]; }; }
+    then who=unsafe; return
+    fi
+    if [ "$1" != 0 ]; then
+      if [ -n "$who" ] && [ "$who" != "$1" ]; then who=unsafe; return; fi
+      who=$1
+    fi
+    shift 3
+  done
+  case $who in
+    '') who=root ;;
+    *) who=$(getent passwd "$who") || who=; who=${who%%:*}; who=${who:-unsafe} ;;
+  esac
 }
 read_owned() {  # read_owned FILE: its contents, read as the one who may act in its directory, never through a link
-  a=$(actor "$(dirname -- "$1")")
-  as_user "$a" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
 }
 same_actor() {  # same_actor USER DIR: fail unless USER is still the one who may act in DIR
-  [ "$(actor "$2")" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
+  actor "$2"
+  [ "$who" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
 }
-fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode
-  as_user "$1" sh -c 'base64 -d > "$1" && [ "$(sha256sum < "$1" | cut -d" " -f1)" = "$2" ] && chmod "$3" "$1"' \
-    sh "$2" "$3" "$4"
+stage_dir() {  # stage_dir USER DIR: same_actor, then make DIR as USER if it is missing
+  same_actor "$1" "$2" || return 1
+  case $1 in
+    root) [ -d "$2" ] || mkdir -p -- "$2" ;;
+    *) as_user "$1" mkdir -p -- "$2" ;;
+  esac
 }
+fill_body='base64 -d > "$1" && fill_sum=$(sha256sum < "$1") && [ "$fill_sum" = "$2  -" ] &&
+  { [ "$3" = 600 ] || chmod "$3" "$1"; }'
+fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode (mktemp made it 600)
+  case $1 in
+    root) shift; eval "$fill_body" ;;
+    *) as_user "$1" sh -c "$fill_body" sh "$2" "$3" "$4" ;;
+  esac
+}
+commit_body='if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
+    echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; false
+  else
+    { [ -z "$3" ] || chown -h -- "$3" "$1"; } && mv -T -f -- "$1" "$2"
+  fi'
 commit() {  # commit USER TEMP TARGET OWNER: rename TEMP over TARGET, which must be a regular file or absent
-  as_user "$1" sh -c '
-    if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
-      echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; exit 1
-    fi
-    if [ -n "$3" ]; then chown -h -- "$3" "$1"; fi
-    mv -T -f -- "$1" "$2"' sh "$2" "$3" "$4"
+  case $1 in
+    root) shift; eval "$commit_body" ;;
+    *) as_user "$1" sh -c "$commit_body" sh "$2" "$3" "$4" ;;
+  esac
 }
 remove() {  # remove FILE: unlink it (a link itself, never its target) as the one who may act in its directory
-  as_user "$(actor "$(dirname -- "$1")")" rm -f -- "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" rm -f -- "$1"
 }
 
 work=$(mktemp -d)
@@ -75,32 +105,25 @@ rm -rf "$work"
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM PIPE
 run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
+stage_dir root /etc/meshbeam/backup
 t0=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t0" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t1=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t1" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam/backup
-as_user root mkdir -p -- /etc/meshbeam/backup
 t2=$(as_user root mktemp -- /etc/meshbeam/backup/.meshbeam.XXXXXXXX)
 fill root "$t2" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c 600 <<'MESHBEAM_EOF'
 (secret, 25 bytes)
 MESHBEAM_EOF
-same_actor root /etc/wireguard
-as_user root mkdir -p -- /etc/wireguard
+stage_dir root /etc/wireguard
 t3=$(as_user root mktemp -- /etc/wireguard/.meshbeam.XXXXXXXX)
 fill root "$t3" 1b14da5fcd7bbeae22316489f46db3b069fd9123f67535f0c476d742b5b193e6 600 <<'MESHBEAM_EOF'
 (secret, 542 bytes)
 MESHBEAM_EOF
-same_actor root /srv/app/releases/1.0
-as_user root mkdir -p -- /srv/app/releases/1.0
+stage_dir root /srv/app/releases/1.0
 t4=$(as_user root mktemp -- /srv/app/releases/1.0/.meshbeam.XXXXXXXX)
 fill root "$t4" bd7e63537921bc8ca383ff76cb6d5b9d4916211028018fea6184afa6a5a5a699 644 <<'MESHBEAM_EOF'
 IyMgbWVzaGJlYW06YmVnaW4gKG1hbmFnZWQgYnkgbWVzaGJlYW07IGVkaXRzIGluc2lkZSBhcmUg
@@ -112,14 +135,12 @@ bmV0X2tlcm5lbDphbGxvdyhbJ2FwcEAxOTguMTguMC4xJywnd2ViQDE5OC4xOC4wLjInLCdsYXB0
 b3BAMTk4LjE4LjAuMycsJ21lc2hiZWFtX2N0bEAxOTguMTguMC4yJ10pIgojIyBtZXNoYmVhbTpl
 bmQK
 MESHBEAM_EOF
-same_actor root /srv/mbapp-home
-as_user root mkdir -p -- /srv/mbapp-home
+stage_dir root /srv/mbapp-home
 t5=$(as_user root mktemp -- /srv/mbapp-home/.meshbeam.XXXXXXXX)
 fill root "$t5" 942014af03195c97fc8a6121a03e1660b89027a538325a101eba426dacd7e587 400 <<'MESHBEAM_EOF'
 (secret, 43 bytes)
 MESHBEAM_EOF
-same_actor root /etc/meshbeam
-as_user root mkdir -p -- /etc/meshbeam
+stage_dir root /etc/meshbeam
 t6=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
 fill root "$t6" a479e4b302f8a20357da4ae9ab21f847b8b7a9d09ff414bd2e4dc33f6b42dd80 644 <<'MESHBEAM_EOF'
 dGFibGUgaW5ldCBtZXNoYmVhbSB7fQpkZWxldGUgdGFibGUgaW5ldCBtZXNoYmVhbQp0YWJsZSBp
@@ -129,8 +150,6 @@ IiBpcCBzYWRkciAxOTguMTguMC4wLzI0IHRjcCBkcG9ydCB7IDQzNjksIDkxMDAgfSBhY2NlcHQK
 CQl0Y3AgZHBvcnQgeyA0MzY5LCA5MTAwIH0gZHJvcAoJCXVkcCBkcG9ydCA1MTgyMCBhY2NlcHQK
 CX0KfQo=
 MESHBEAM_EOF
-same_actor root /etc/meshbeam
-as_user root mkdir -p -- /etc/meshbeam
 t7=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
 fill root "$t7" e7a84bb0cd93aa62d73b03a8f30f437880463ad6ec84411e9c2eb39468eab3cd 644 <<'MESHBEAM_EOF'
 JSUgbWVzaGJlYW1fZGlzdDogRXJsYW5nIGRpc3RyaWJ1dGlvbiBvdmVyIFRDUCAoaW5ldF90Y3Bf
@@ -328,31 +347,29 @@ aWYgaXRzIG93bmVyIGRpZWQ7IGNvdW50aW5nIGlzIGJlc3QgZWZmb3J0LCB0aGUgY2hlY2sgaXMg
 bm90Lgp0YWJsZV9vcChGdW4pIC0+CiAgICB0cnkgRnVuKCkgY2F0Y2ggZXJyb3I6YmFkYXJnIC0+
 IHVuZGVmaW5lZCBlbmQuCg==
 MESHBEAM_EOF
-same_actor root /etc/meshbeam
-as_user root mkdir -p -- /etc/meshbeam
 t8=$(as_user root mktemp -- /etc/meshbeam/.meshbeam.XXXXXXXX)
 fill root "$t8" decbab684e6b85f3e6d84147ac4d6032830bb851042271dcb813f9b2595000fb 644 <<'MESHBEAM_EOF'
 IyBtZXNoYmVhbTogbm9kZSBuYW1lcyBhbGxvd2VkIHRvIGNvbm5lY3QgKE5BTUVATUVTSF9BRERS
 RVNTKTsgbWFuYWdlZCwgb3ZlcndyaXR0ZW4gYnkgYHVwYAphcHBAMTk4LjE4LjAuMQpsYXB0b3BA
 MTk4LjE4LjAuMwptZXNoYmVhbV9jdGxAMTk4LjE4LjAuMgp3ZWJAMTk4LjE4LjAuMgo=
 MESHBEAM_EOF
-commit root "$t0" /etc/meshbeam/backup/d7e3d17c8a0c32d5e6418c82513263f60a34893f53e19aae1d1bcc10183ad91e root
+commit root "$t0" /etc/meshbeam/backup/d7e3d17c8a0c32d5e6418c82513263f60a34893f53e19aae1d1bcc10183ad91e ''
 t0=
-commit root "$t1" /etc/meshbeam/backup/603c2ac7908f47465423afa933ba1a49db8865bf17523add05120dc945f3df10 root
+commit root "$t1" /etc/meshbeam/backup/603c2ac7908f47465423afa933ba1a49db8865bf17523add05120dc945f3df10 ''
 t1=
-commit root "$t2" /etc/meshbeam/backup/edc02a6abcf3daf7e615018adb6a7e317bdc5414b2ac209e449542b2a176a908 root
+commit root "$t2" /etc/meshbeam/backup/edc02a6abcf3daf7e615018adb6a7e317bdc5414b2ac209e449542b2a176a908 ''
 t2=
-commit root "$t3" /etc/wireguard/mb0.conf root
+commit root "$t3" /etc/wireguard/mb0.conf ''
 t3=
 commit root "$t4" /srv/app/releases/1.0/vm.args mbapp
 t4=
 commit root "$t5" /srv/mbapp-home/.erlang.cookie mbapp
 t5=
-commit root "$t6" /etc/meshbeam/nftables.nft root
+commit root "$t6" /etc/meshbeam/nftables.nft ''
 t6=
-commit root "$t7" /etc/meshbeam/meshbeam_dist.erl root
+commit root "$t7" /etc/meshbeam/meshbeam_dist.erl ''
 t7=
-commit root "$t8" /etc/meshbeam/allowed root
+commit root "$t8" /etc/meshbeam/allowed ''
 t8=
 wg-quick strip mb0 > "$work/stripped" && wg syncconf mb0 "$work/stripped"
 ip -4 addr del 198.18.0.9/24 dev mb0; ip -4 addr replace 198.18.0.2/24 dev mb0

@@ -9,13 +9,18 @@ as_user() {  # as_user USER CMD...: run CMD as USER with its own groups (as it i
     *) setpriv --reuid="$u" --regid="$(id -g -- "$u")" --init-groups -- "$@" ;;
   esac
 }
-owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed
-  p=$1; shift
+owners() {  # the uid, gid and mode of every existing directory from $1 up to /, links not followed; then
+            # the same from where $1 leads (readlink -m), unless $1 is absolute, plain and crosses no link
+  p=$1
+  case $p in /*/./*|*/.|*/../*|*/..|[!/]*|'') resolve=yes ;; *) resolve=no ;; esac
   while :; do
-    if [ -e "$p" ] || [ -L "$p" ]; then set -- "$@" "$p"; fi
-    case $p in /|.|'') break ;; esac
-    parent
+    if [ -L "$p" ]; then resolve=yes; set -- "$@" "$p"; elif [ -e "$p" ]; then set -- "$@" "$p"; fi
+    case $p in /|.|'') ;; *) parent; continue ;; esac
+    [ "$resolve" = yes ] || break
+    resolve=done
+    p=$(readlink -m -- "$1") || p=
   done
+  shift
   [ $# -eq 0 ] || stat -c '%u %g %a' -- "$@"
 }
 parent() {  # p=the directory above $p, as dirname(1) prints it, without a process: owners runs per path
@@ -26,37 +31,62 @@ parent() {  # p=the directory above $p, as dirname(1) prints it, without a proce
     *) p=. ;;
   esac
 }
-actor() {  # actor DIR: root, the one user who owns DIR or a directory above it, or unsafe
-  { owners "$1"; owners "$(readlink -m -- "$1")"; } | awk '
-    { o = substr($3, length($3), 1); g = substr($3, length($3) - 1, 1); s = length($3) == 4 ? substr($3, 1, 1) : 0
-      if ($1 == 0 && s % 2 == 0 && (o % 4 >= 2 || ($2 != 0 && g % 4 >= 2))) bad = 1
-      if ($1 != 0) { if (u != "" && u != $1) bad = 1; u = $1 } }
-    END { if (bad) print "unsafe"; else if (u == "") print "root"; else print u }' | {
-    read -r a
-    case $a in root|unsafe) echo "$a" ;; *) getent passwd "$a" | cut -d: -f1 | grep . || echo unsafe ;; esac
-  }
+actor() {  # actor DIR: who=root, the one user who owns DIR or a directory above it, or unsafe
+  set -- $(owners "$1")  # numbers only: "uid gid mode" for each directory
+  who=
+  while [ $# -ge 3 ]; do
+    m=$((0$3))  # a root directory others (or a group besides root's) may write, without the sticky bit
+    if [ "$1" = 0 ] && [ $((m & 01000)) = 0 ] && { [ $((m & 2)) != 0 ] || { [ "$2" != 0 ] && [ $((m & 020)) != 0 ]; }; }
+    then who=unsafe; return
+    fi
+    if [ "$1" != 0 ]; then
+      if [ -n "$who" ] && [ "$who" != "$1" ]; then who=unsafe; return; fi
+      who=$1
+    fi
+    shift 3
+  done
+  case $who in
+    '') who=root ;;
+    *) who=$(getent passwd "$who") || who=; who=${who%%:*}; who=${who:-unsafe} ;;
+  esac
 }
 read_owned() {  # read_owned FILE: its contents, read as the one who may act in its directory, never through a link
-  a=$(actor "$(dirname -- "$1")")
-  as_user "$a" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
 }
 same_actor() {  # same_actor USER DIR: fail unless USER is still the one who may act in DIR
-  [ "$(actor "$2")" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
+  actor "$2"
+  [ "$who" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }
 }
-fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode
-  as_user "$1" sh -c 'base64 -d > "$1" && [ "$(sha256sum < "$1" | cut -d" " -f1)" = "$2" ] && chmod "$3" "$1"' \
-    sh "$2" "$3" "$4"
+stage_dir() {  # stage_dir USER DIR: same_actor, then make DIR as USER if it is missing
+  same_actor "$1" "$2" || return 1
+  case $1 in
+    root) [ -d "$2" ] || mkdir -p -- "$2" ;;
+    *) as_user "$1" mkdir -p -- "$2" ;;
+  esac
 }
+fill_body='base64 -d > "$1" && fill_sum=$(sha256sum < "$1") && [ "$fill_sum" = "$2  -" ] &&
+  { [ "$3" = 600 ] || chmod "$3" "$1"; }'
+fill() {  # fill USER TEMP SHA256 MODE < base64: decode into TEMP, check its hash, set its mode (mktemp made it 600)
+  case $1 in
+    root) shift; eval "$fill_body" ;;
+    *) as_user "$1" sh -c "$fill_body" sh "$2" "$3" "$4" ;;
+  esac
+}
+commit_body='if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
+    echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; false
+  else
+    { [ -z "$3" ] || chown -h -- "$3" "$1"; } && mv -T -f -- "$1" "$2"
+  fi'
 commit() {  # commit USER TEMP TARGET OWNER: rename TEMP over TARGET, which must be a regular file or absent
-  as_user "$1" sh -c '
-    if [ -L "$2" ] || { [ -e "$2" ] && [ ! -f "$2" ]; }; then
-      echo "meshbeam: $2 is a symbolic link or not a regular file: not replaced" >&2; exit 1
-    fi
-    if [ -n "$3" ]; then chown -h -- "$3" "$1"; fi
-    mv -T -f -- "$1" "$2"' sh "$2" "$3" "$4"
+  case $1 in
+    root) shift; eval "$commit_body" ;;
+    *) as_user "$1" sh -c "$commit_body" sh "$2" "$3" "$4" ;;
+  esac
 }
 remove() {  # remove FILE: unlink it (a link itself, never its target) as the one who may act in its directory
-  as_user "$(actor "$(dirname -- "$1")")" rm -f -- "$1"
+  p=$1; parent; actor "$p"
+  as_user "$who" rm -f -- "$1"
 }
 
 work=$(mktemp -d)
@@ -67,8 +97,7 @@ rm -rf "$work"
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM PIPE
 run_logged() { "$@" >"$work/log" 2>&1 </dev/null || { cat "$work/log" >&2; return 1; }; }
-same_actor root /srv/mbapp-home
-as_user root mkdir -p -- /srv/mbapp-home
+stage_dir root /srv/mbapp-home
 t0=$(as_user root mktemp -- /srv/mbapp-home/.meshbeam.XXXXXXXX)
 fill root "$t0" c8fe612e7644cfca1cbaa9deadc52a0f46445a307a389c52567acdbf07a98596 400 <<'MESHBEAM_EOF'
 (secret, 21 bytes)

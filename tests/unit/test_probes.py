@@ -77,7 +77,23 @@ def test_the_script_is_hostlib_then_one_line_per_question():
     assert text.startswith(preamble)
     body = text[len(preamble):].splitlines()
     assert len(body) == len(Q.tools) + 1 + len(Q.probes) + len(Q.listdirs) + len(Q.users) + len(Q.paths)
-    assert body[-1].startswith('f="$(getent passwd app | cut -d: -f6)"/.erlang.cookie;')
+    assert body[-1].startswith('f=; home_of app && f="$fact_home"/.erlang.cookie;')
+
+
+def test_one_question_asked_under_two_names_runs_once_and_answers_both():
+    q = Query("mb0", (), (), probes=(("a", sh("true")), ("b", sh("false")), ("c", sh("true"))))
+    body = probes.facts_script(q).render().splitlines()
+    assert sum(line.startswith("if true;") for line in body) == 1
+    out = subprocess.run(["sh", "-s"], input=probes.facts_script(q).render(), capture_output=True, text=True,
+                         check=True).stdout
+    assert probes.parse_facts(out, q).flags == {"a", "c"}
+
+
+def test_a_home_path_of_a_user_without_a_home_is_no_file(tmp_path):
+    q = Query("mb0", ("~no-such-user-here/.erlang.cookie", "~root/.meshbeam-test-absent"), ())
+    out = subprocess.run(["sh", "-s"], input=probes.facts_script(q).render(), capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    assert out.splitlines() == ["nofile 0", "actor 1 root", "nofile 1"]
 
 
 def test_the_kinds_commands_and_parsers_agree_on_a_real_shell(tmp_path):
