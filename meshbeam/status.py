@@ -116,15 +116,16 @@ def script_cmd(mesh: Mesh, me: Host) -> Cmd:
     others = [h for h in mesh.hosts if h.name != me.name and h.vm_args]
     if me.vm_args and others:
         cookie = beamplan.cookie_path(me)
-        if cookie.startswith("~"):
-            src = sh('"$(getent passwd {} | cut -d: -f6)"/.erlang.cookie', me.run_user)
+        if cookie.startswith("~"):  # no probe at all for a user without a home, never a cookie at /
+            find = sh('home=$(getent passwd {} | cut -d: -f6) && [ -n "$home" ] && ', me.run_user)
+            src = sh('"$home"/.erlang.cookie')
         else:
-            src = Cmd(cookie)
+            find, src = Cmd(), sh("{}", cookie)
         epmd = sh(" -erl_epmd_port {}", mesh.dist_port) if mesh.epmd == "none" else Cmd()
         out += [
             sh("work=$(mktemp -d); trap 'rm -rf \"$work\"' EXIT"),
             # the cookie is read as the one who owns its directory, never through a link (hostlib)
-            sh('read_owned {} > "$work/.erlang.cookie" 2>/dev/null && chmod 400 "$work/.erlang.cookie" && ', src)
+            find + sh('read_owned {} > "$work/.erlang.cookie" 2>/dev/null && chmod 400 "$work/.erlang.cookie" && ', src)
             + Cmd(Sh('HOME="$work" timeout 60 erl -noshell -hidden -dist_listen false -start_epmd false'), epmd,
                   sh(" -name {} -eval {} 2>/dev/null", beamplan.control_node(me), _probe_expr(mesh, me, others))),
         ]
