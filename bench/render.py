@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -131,7 +132,7 @@ def main() -> None:
     wgm = args.wg_meshconf
     base = args.out_dir or Path(tempfile.gettempdir())
     print(f"meshbeam: {' '.join(meshbeam())}; {how_run()}\nwg-meshconf: {wgm or 'skipped: not installed'}\n"
-          f"output under {base} ({fs_type(base)})\n")
+          f"output under {base} ({fs_type(base)}); {os.cpu_count()} CPUs (meshbeam renders in one process per CPU)\n")
     rows, points = [], []
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="mbbench-render-", dir=base) as tmp:

@@ -34,7 +34,10 @@ import binascii
 import hashlib
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from operator import getitem
 from pathlib import Path
 
@@ -242,43 +245,58 @@ class KeyStore:
         low, high = sorted((_raw_public(a), _raw_public(b)))
         return _pair_key(self._psk_base(), low, high).decode()
 
-    def psk_rows(self, public_keys: Sequence[str]) -> Iterator[list[bytes]]:
-        """For each member in turn (given by public key), its preshared key with each member
-        (b"" with itself), in bytes: for rendering a whole mesh.
+    def psk_rows(self, public_keys: Sequence[str], which: Iterable[int] | None = None) -> Iterator[list[bytes]]:
+        """For the member at each index of `which` (default: all, in order) in `public_keys`, its
+        preshared key with each member (b"" with itself): for rendering a whole mesh, or one
+        process's share of it. Each key is in bytes and ends with a newline, as its line in a
+        config does: b2a_base64 adds one unless told not to by a keyword argument, which passed
+        once per key would cost a good part of the hashing's time.
 
-        Each pair's key is derived once: members are ranked by public key, so that in row r
-        the pair's message starts with that member's key and one hash state per row is
-        continued for each later member. A row is then the column above it plus its part of
-        that upper triangle. The secret is checked before the first row.
+        Each member's hash state, with the label and its key absorbed, is made once; a pair's key
+        continues a copy of the state of whichever key sorts first. A pair of two chosen members
+        is derived once, before the first row, and kept; a pair with a member not chosen is
+        derived in its row. So all rows take n(n-1)/2 digests, and one of two equal shares 3/8
+        of n^2. Copies, updates and digests run as maps: C loops, as one Python step per pair
+        costs more than the hash. The secret is checked before the first row.
         """
         raw = [_raw_public(k) for k in public_keys]
         base = self._psk_base()
-        order = sorted(range(len(raw)), key=raw.__getitem__)
-        ranked = [raw[i] for i in order]
-        b2a = binascii.b2a_base64
-        upper: list[list[bytes]] = []  # upper[r]: keys of the member ranked r with each later one
-        for r, low in enumerate(ranked):
-            prefix = base.copy()
-            prefix.update(low)
-            row = []
-            for high in ranked[r + 1:]:
-                h = prefix.copy()
-                h.update(high)
-                row.append(b2a(h.digest(), newline=False))
-            upper.append(row)
-        rank = [0] * len(raw)
-        for r, i in enumerate(order):
-            rank[i] = r
-        in_order = order == list(range(len(order)))
+        chosen = list(range(len(raw))) if which is None else list(which)
+        mine = sorted(set(chosen), key=raw.__getitem__)
+        others = sorted(set(range(len(raw))).difference(chosen), key=raw.__getitem__)
+        blake2b = type(base)
 
-        def rows() -> Iterator[list[bytes]]:
-            for i in range(len(raw)):
-                r = rank[i]
-                column = map(getitem, upper[:r], range(r - 1, -1, -1))  # upper[j][r - j - 1] for j < r
-                full = [*column, b"", *upper[r]]
-                yield full if in_order else list(map(full.__getitem__, rank))
+        def absorbed(indices: list[int]) -> list[hashlib.blake2b]:
+            states = list(map(blake2b.copy, repeat(base, len(indices))))
+            deque(map(blake2b.update, states, map(raw.__getitem__, indices)), maxlen=0)  # runs the updates
+            return states
 
-        return rows()
+        def keys(states: Iterable[hashlib.blake2b], then: Iterable[bytes]) -> list[bytes]:
+            """The keys of the pairs whose hashes continue `states` with `then`."""
+            copies = list(map(blake2b.copy, states))
+            deque(map(blake2b.update, copies, then), maxlen=0)
+            return list(map(binascii.b2a_base64, map(blake2b.digest, copies)))
+
+        mine_keys, other_keys = [raw[i] for i in mine], [raw[i] for i in others]
+        mine_states, other_states = absorbed(mine), absorbed(others)
+        # upper[t]: the keys of the chosen member ranked t with each later chosen one
+        upper = [keys(repeat(state, len(mine) - t - 1), mine_keys[t + 1:]) for t, state in enumerate(mine_states)]
+        # A row is built with its keys in the order others + mine (each by key), then put in member order.
+        rank = {i: t for t, i in enumerate(mine)}
+        place = [0] * len(raw)
+        for p, i in enumerate(others + mine):
+            place[i] = p
+
+        def row(i: int) -> list[bytes]:
+            t, key = rank[i], raw[i]
+            below = bisect_left(other_keys, key)
+            built = [*keys(other_states[:below], repeat(key)),
+                     *keys(repeat(mine_states[t], len(others) - below), other_keys[below:]),
+                     *map(getitem, upper[:t], range(t - 1, -1, -1)),  # upper[s][t - s - 1] for s < t
+                     b"", *upper[t]]
+            return list(map(built.__getitem__, place))
+
+        return map(row, chosen)
 
     # -- cookie ----------------------------------------------------------------------------
 

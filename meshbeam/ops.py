@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import backends, fields, inventory
-from .errors import InputError
+from . import backends, fields, forked, inventory, meshfile
+from .errors import InputError, MeshbeamError
 from .fsutil import atomic_write
 from .inventory import Host, Mesh, Peer
 from .keys import KeyStore, new_keypair
@@ -273,18 +273,16 @@ def render_to(store: KeyStore, out: Path) -> tuple[int, int]:
 
     The same text `up` would push: the wg-quick config (or the tinc directory), and for hosts
     that run a node the vm.args block and the nftables table. Each file is written as soon
-    as it is rendered, so memory stays near one config, whatever the mesh size. Then files
-    of an earlier render that this one did not write are removed: a removed member's config
-    or tinc hosts file left behind would still be deployed, and trusted, by whoever copies
-    OUT. So OUT must be new, empty, or an earlier render's (marked); anything else is refused
-    before the first write. Returns the counts of files written and removed.
+    as it is rendered, so memory holds one config at a time, besides the keys of the pairs
+    within a process's share of the members (KeyStore.psk_rows). Then files of an earlier
+    render that this one did not write are removed: a removed member's config or tinc hosts
+    file left behind would still be deployed, and trusted, by whoever copies OUT. So OUT must
+    be new, empty, or an earlier render's (marked); anything else is refused before the first
+    write. Returns the counts of files written and removed.
     """
-    from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor  # render only: not for every change
-
     directory = store.inventory
     settle(directory)
-    mesh = inventory.load(directory)
+    mesh = meshfile.load(directory)
     store.unlock()  # a wrong passphrase must stop us before the first write
     mark = out / RENDER_MARK
     if out.exists() and not out.is_dir():
@@ -293,40 +291,55 @@ def render_to(store: KeyStore, out: Path) -> tuple[int, int]:
         raise InputError(f"{out} is not empty and holds no earlier `meshbeam render` output; "
                          "give a new or empty directory")
     # Marked first, so that an interrupted render can be run again into the same directory.
-    atomic_write(mark, "written by `meshbeam render`; it removes files here that the mesh no longer has\n",
-                 durable=False)
-    written = {mark}
-    # Rendering holds the GIL and writing mostly sits in the kernel (page cache), so writer
-    # threads overlap the two; a few files in flight keep memory bounded. Writing a full mesh
-    # takes longer than rendering it, so two writers share the kernel's work (BENCHMARKS.md).
-    writer = ThreadPoolExecutor(max_workers=2)
-    in_flight: deque[Future[None]] = deque()
+    _write(mark, "written by `meshbeam render`; it removes files here that the mesh no longer has\n", 0o644)
+    rules = None
+    if any(h.vm_args for h in mesh.hosts):
+        from . import firewallplan
 
-    def write(path: Path, data: bytes | str, mode: int) -> None:
-        in_flight.append(writer.submit(atomic_write, path, data, mode, durable=False))  # regenerable: no fsync
-        if len(in_flight) > 4:
-            in_flight.popleft().result()
-        written.add(path)
+        rules = firewallplan.ruleset(mesh)  # the table file `up` writes
+    names = [m.name for m in mesh.members]
+    # A large mesh's render is CPU-bound (preshared keys, joins, the kernel's copy of each file),
+    # and threads share one core (the GIL): so the members are dealt out to one process per core.
+    processes = max(1, min(os.cpu_count() or 1, RENDER_PROCESSES, len(names)))
 
-    with writer:
-        for name, rel, data, mode in backends.layer(mesh.backend).render_files(mesh, store):
-            write(out / name / rel, data, mode)
-        if any(h.vm_args for h in mesh.hosts):
-            from . import beamplan, firewallplan, vmargs
+    def share(k: int, shares: int) -> list[str]:
+        return _render_members(mesh, store, out, set(names[k::shares]), rules)
 
-            rules = firewallplan.ruleset(mesh)  # the table file `up` writes
-            for h in mesh.hosts:
-                if h.vm_args:
-                    write(out / h.name / "vm.args.block", vmargs.render_block(beamplan.settings(mesh, h)), 0o644)
-                    write(out / h.name / "nftables.nft", rules, 0o644)
-        for done in in_flight:
-            done.result()  # a failed write raises here
-    return len(written) - 1, _prune(out, written)
+    written = set(forked.in_processes(share, processes))
+    return len(written), _prune(out, written | {str(mark)})
 
 
-def _prune(out: Path, keep: set[Path]) -> int:
-    """Remove everything under `out` but `keep` and the directories that hold it."""
-    kept = {str(path) for path in keep}
+RENDER_PROCESSES = 8  # at most: each holds the mesh and its share's keys, and all write to one file system
+
+
+def _render_members(mesh: Mesh, store: KeyStore, out: Path, names: set[str], rules: str | None) -> list[str]:
+    """Render and write the files of the members in `names`; the paths written."""
+    written = []
+    for name, rel, data, mode in backends.layer(mesh.backend).render_files(mesh, store, names):
+        written.append(_write(out / name / rel, data, mode))
+    if rules is not None:
+        from . import beamplan, vmargs
+
+        for h in mesh.hosts:
+            if h.vm_args and h.name in names:
+                written.append(_write(out / h.name / "vm.args.block", vmargs.render_block(beamplan.settings(mesh, h)),
+                                      0o644))
+                written.append(_write(out / h.name / "nftables.nft", rules, 0o644))
+    return written
+
+
+def _write(path: Path, data: bytes | str, mode: int) -> str:
+    """Write one rendered file (regenerable: no fsync); its path. A failure is one line."""
+    try:
+        atomic_write(path, data, mode, durable=False)
+    except OSError as e:
+        blocker = f"{e.filename}: " if e.filename in map(str, path.parents) else ""  # e.g. a file where a directory goes
+        raise MeshbeamError(f"cannot write {path}: {blocker}{e.strerror or e}") from None
+    return str(path)
+
+
+def _prune(out: Path, kept: set[str]) -> int:
+    """Remove everything under `out` but the paths in `kept` and the directories that hold them."""
     removed = 0
     for root, dirs, files in os.walk(out, topdown=False):  # symlinks are removed, never followed
         for name in files:

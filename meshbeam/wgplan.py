@@ -6,7 +6,7 @@ existing sessions and tunnelled connections survive. Under systemd the interface
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from . import wireguard
 from .command import Cmd, sh
@@ -79,7 +79,9 @@ def peer_files(mesh: Mesh, peer: Peer, secrets: wireguard.Secrets) -> dict[str, 
     return {"": (wireguard.render(mesh, peer, secrets), 0o600)}
 
 
-def render_files(mesh: Mesh, secrets: wireguard.Secrets) -> Iterator[tuple[str, str, bytes | str, int]]:
-    """(member, path under its directory, content, mode) of every member's config, for `render`."""
-    for name, data in wireguard.render_all(mesh, secrets):
+def render_files(mesh: Mesh, secrets: wireguard.Secrets,
+                 names: Container[str] | None = None) -> Iterator[tuple[str, str, bytes | str, int]]:
+    """(member, path under its directory, content, mode) of every member's config, or those in
+    `names`, for `render`."""
+    for name, data in wireguard.render_all(mesh, secrets, names):
         yield name, f"{mesh.interface}.conf", data, 0o600

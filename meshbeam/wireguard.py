@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -14,7 +14,8 @@ KEEPALIVE = 25  # seconds; keeps a NAT mapping open so servers can reach a roami
 class Secrets(Protocol):
     def private_key(self, name: str) -> str: ...
     def psk(self, a: str, b: str) -> str: ...  # of the members with public keys a and b
-    def psk_rows(self, public_keys: Sequence[str]) -> Iterator[list[bytes]]: ...
+    # rows of preshared keys, each key's bytes ending with a newline (KeyStore.psk_rows)
+    def psk_rows(self, public_keys: Sequence[str], which: Iterable[int] | None = None) -> Iterator[list[bytes]]: ...
 
 
 def config_path(mesh: Mesh) -> str:
@@ -66,8 +67,8 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
     return "\n".join(head) + "\n" + "".join(peers)
 
 
-def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, bytes]]:
-    """(name, config) for every member, each byte-identical to `render(...).encode()`.
+def render_all(mesh: Mesh, secrets: Secrets, names: Container[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """(name, config) for every member, or those in `names`, each byte-identical to `render(...).encode()`.
 
     A full mesh of n members has n*(n-1) peer sections, and a member's section differs from
     config to config only in the preshared key. So each section's bytes around the key are
@@ -76,21 +77,23 @@ def render_all(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, bytes]]:
     Configs are yielded one by one, so a caller can write each before the next is built.
     """
     members = list(mesh.members)
-    rows = secrets.psk_rows([m.public_key for m in members])
+    chosen = [i for i, m in enumerate(members) if names is None or m.name in names]
+    rows = secrets.psk_rows([m.public_key for m in members], chosen)
     heads = [f"\n[Peer]\n# {o.name}\nPublicKey = {o.public_key}\nPresharedKey = ".encode() for o in members]
-    tails = [(f"\nAllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")).encode()
+    tails = [(f"AllowedIPs = {o.address}/32\n" + (f"Endpoint = {o.endpoint}\n" if isinstance(o, Host) else "")).encode()
              for o in members]
     n_hosts = len(mesh.hosts)  # members lists the hosts first: a roaming peer's view is that prefix
     kept_alive = [t + f"PersistentKeepalive = {KEEPALIVE}\n".encode() for t in tails[:n_hosts]]
     alone = replace(mesh, hosts=(), peers=())
     # Every [Interface] part (so every private-key read) before the first config is yielded:
-    # once the caller's writer threads run, each small read waits for the GIL.
-    interfaces = [render(alone, me, secrets).encode() for me in members]
-    for i, (me, row) in enumerate(zip(members, rows)):
+    # a missing key stops the render before its first write.
+    interfaces = [render(alone, members[i], secrets).encode() for i in chosen]
+    for i, interface, row in zip(chosen, interfaces, rows):
+        me = members[i]
         roaming = isinstance(me, Peer)
         n = n_hosts if roaming else len(members)
         parts = [b""] * (3 * n + 1)
-        parts[0] = interfaces[i]  # then the peers
+        parts[0] = interface  # then the peers
         parts[1::3] = heads[:n]
         parts[2::3] = row[:n]
         parts[3::3] = kept_alive if roaming else tails

@@ -81,7 +81,17 @@ def test_psk_rows_agree_with_psk_in_any_order(inv):
     mesh, store = inventory.load(inv), KeyStore(inv)
     pubs = [m.public_key for m in mesh.members][::-1]  # not sorted by key
     for row, a in zip(store.psk_rows(pubs), pubs):
-        assert [k.decode() for k in row] == [store.psk(a, b) if b != a else "" for b in pubs]
+        assert [k.decode() for k in row] == [store.psk(a, b) + "\n" if b != a else "" for b in pubs]
+
+
+def test_psk_rows_of_a_share_agree_with_psk(inv):
+    """One process's share of a render: rows of some members, in the order asked, each with every member."""
+    mesh, store = inventory.load(inv), KeyStore(inv)
+    pubs = [m.public_key for m in mesh.members]
+    for which in ([3, 0], [1], [2, 1, 3], []):
+        rows = list(store.psk_rows(pubs, which))
+        assert [[k.decode() for k in row] for row in rows] == [
+            [store.psk(pubs[i], b) + "\n" if b != pubs[i] else "" for b in pubs] for i in which], which
 
 
 def test_rotate_psk_changes_every_pair_and_rotating_a_member_only_its_pairs(inv):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import stat
 from pathlib import Path
+
+import pytest
 
 from meshbeam import beamplan, inventory, tincplan, vmargs, wireguard
 from meshbeam.keys import KeyStore
@@ -94,3 +98,32 @@ def test_pruning_removes_symlinks_and_never_follows_them(inv, tmp_path):
     assert r.exit_code == 0 and "removed 2 stale" in r.output, r.output
     assert not (out / "s1" / "linked-dir").is_symlink() and not (out / "linked-file").is_symlink()
     assert (victim / "keep.txt").read_text() == "not meshbeam's"
+
+
+@pytest.fixture
+def two_processes(monkeypatch):
+    """Render in two processes whatever this machine's cores: members 0 and 2 (s1, s3) here,
+    1 and 3 (s2, laptop) in the forked child."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+
+def test_a_render_in_shares_writes_the_same_files_as_in_one(inv, tmp_path, monkeypatch, two_processes):
+    assert invoke("render", "--out", str(tmp_path / "two"), "--dir", str(inv)).exit_code == 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert invoke("render", "--out", str(tmp_path / "one"), "--dir", str(inv)).exit_code == 0
+    two = _files(tmp_path / "two")
+    assert two == _files(tmp_path / "one") and len(two) == 6
+
+
+@pytest.mark.parametrize("member", ["s1", "s2"])  # written by this process, by the child
+def test_a_file_that_cannot_be_written_fails_the_render_on_one_line(inv, tmp_path, member, two_processes):
+    out = tmp_path / "out"
+    assert invoke("render", "--out", str(out), "--dir", str(inv)).exit_code == 0
+    shutil.rmtree(out / member)
+    (out / member).write_text("in the way")  # refused even to root, unlike a read-only directory
+    r = invoke("render", "--out", str(out), "--dir", str(inv))
+    assert r.exit_code == 1
+    assert [line for line in r.stderr.splitlines() if line.strip()] == [
+        f"error: cannot write {out / member / 'mb0.conf'}: {out / member}: File exists"]
+    assert (out / member).read_text() == "in the way"
+    assert (out / "laptop" / "mb0.conf").exists(), "nothing pruned after a failure"
