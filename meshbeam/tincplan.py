@@ -6,7 +6,7 @@ connections to members whose hosts file is gone, so existing tunnels otherwise s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from typing import Protocol
 
 from . import tinc
@@ -79,14 +79,18 @@ def layer(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> tuple[list[
             actions.append(Action(f"tincd -n {net}", sh("run_logged tincd -n {}", net)))
     elif any(_needs_restart(b, w) for w in writes):
         # tincd reads its own key, Port and ping timers only at start; a HUP would keep the old ones.
-        pid = pidfile(mesh)
         restart = (sh("systemctl restart {}", f"tinc@{net}") if systemd else
-                   sh("tincd -n {} -k; i=0; while [ -f {} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; "
-                      "run_logged tincd -n {}", net, pid, net))
+                   _stop(mesh) + sh("; run_logged tincd -n {}", net))
         actions.append(Action(f"restart tincd -n {mesh.interface} (its key or tinc.conf changed)", restart))
     elif writes or removes:
         actions.append(Action(f"reload tincd -n {net} (HUP)", sh("tincd -n {} -kHUP", net)))
     return writes, removes, actions
+
+
+def _stop(mesh: Mesh) -> Cmd:
+    """Stop tincd and wait (up to 5 s) until it has gone, with its interface: `-k` only sends the signal."""
+    return sh("tincd -n {} -k; i=0; while [ -f {} ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done",
+              mesh.interface, pidfile(mesh))
 
 
 def _needs_restart(b: str, w: Write) -> bool:
@@ -110,7 +114,7 @@ def teardown(mesh: Mesh, host: Host, facts: Facts) -> tuple[list[Write], list[st
     actions = []
     systemd = facts.has(SYSTEMD)
     if facts.has(TINCD) or (systemd and facts.has(MESH_ENABLED)):
-        stop = sh("systemctl disable --quiet --now {}", f"tinc@{net}") if systemd else sh("tincd -n {} -k", net)
+        stop = sh("systemctl disable --quiet --now {}", f"tinc@{net}") if systemd else _stop(mesh)
         actions.append(Action(f"stop tincd -n {net}", stop))
     b = base(mesh)
     mine = [p for p in facts.files if p.startswith(b + "/")]
@@ -128,8 +132,10 @@ def peer_files(mesh: Mesh, peer: Peer, secrets: Secrets) -> dict[str, tuple[str,
     return files(mesh, peer, secrets)
 
 
-def render_files(mesh: Mesh, secrets: Secrets) -> Iterator[tuple[str, str, str, int]]:
-    """(member, path under its directory, content, mode) of every member's tinc files, for `render`."""
-    for m in mesh.members:
+def render_files(mesh: Mesh, secrets: Secrets,
+                 names: Container[str] | None = None) -> Iterator[tuple[str, str, str, int]]:
+    """(member, path under its directory, content, mode) of every member's tinc files, or those
+    in `names`, for `render`."""
+    for m in (m for m in mesh.members if names is None or m.name in names):
         for rel, (text, mode) in files(mesh, m, secrets).items():
             yield m.name, f"{mesh.interface}/{rel}", text, mode

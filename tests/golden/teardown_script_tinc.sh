@@ -106,7 +106,7 @@ commit root "$t0" /srv/mbapp-home/.erlang.cookie mbapp
 t0=
 remove /srv/app/releases/1.0/vm.args
 remove /etc/meshbeam/nftables.nft
-tincd -n mb0 -k
+tincd -n mb0 -k; i=0; while [ -f /run/tinc.mb0.pid ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 rm -rf -- /etc/tinc/mb0
 nft delete table inet meshbeam
 rm -f -- /etc/meshbeam/meshbeam_dist.erl
