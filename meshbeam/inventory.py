@@ -337,7 +337,7 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
     seen_nodes: set[str] = set()
     clash: tuple[int, Host | Peer] | None = None  # the first host whose SSH port is dist_port
     members = [("hosts", i, m) for i, m in enumerate(mesh.hosts)] + [("peers", i, m) for i, m in enumerate(mesh.peers)]
-    tinc_names = backends.of(mesh.backend).underscore_names
+    tinc_names: dict[str, str] | None = {} if backends.of(mesh.backend).underscore_names else None
     for kind, i, m in members:
         named = False  # an error names the member once its name is known to be printable
         try:
@@ -358,8 +358,8 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
                 raise InputError(f"Erlang node name {m.node} is used twice")
             seen_nodes.add(m.node)
             check_public_key(mesh.backend, m.public_key)
-            if tinc_names:
-                check_tinc_name(m.name, seen_names)
+            if tinc_names is not None:
+                claim_tinc_name(m.name, tinc_names)
             if isinstance(m, Host) and _check_host(mesh, m) == mesh.dist_port and clash is None:
                 clash = i, m
         except InputError as e:  # a try per member, not a context manager: this loop runs for every member
@@ -372,12 +372,21 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
         )
 
 
-def check_tinc_name(name: str, names: set[str]) -> None:
-    """tinc 1.0 names allow only [A-Za-z0-9_]; meshbeam maps '-' to '_', so two names may clash."""
+def claim_tinc_name(name: str, taken: dict[str, str]) -> None:
+    """Record NAME in `taken` (tinc form -> name), refusing a form that another name has: tinc 1.0
+    names allow only [A-Za-z0-9_], and meshbeam maps '-' to '_', so two names may clash."""
     mapped = name.replace("-", "_")
-    clash = [n for n in names if n != name and n.replace("-", "_") == mapped]
-    if clash:
-        raise InputError(f"{name!r} and {clash[0]!r} are both {mapped!r} to tinc ('-' becomes '_'); rename one")
+    other = taken.setdefault(mapped, name)
+    if other != name:
+        raise InputError(f"{name!r} and {other!r} are both {mapped!r} to tinc ('-' becomes '_'); rename one")
+
+
+def tinc_forms(mesh: Mesh) -> dict[str, str]:
+    """The tinc form of each member's name (a valid mesh has no clash)."""
+    taken: dict[str, str] = {}
+    for m in mesh.members:
+        claim_tinc_name(m.name, taken)
+    return taken
 
 
 def with_member(mesh: Mesh, member: Host | Peer) -> Mesh:

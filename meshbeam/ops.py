@@ -184,9 +184,10 @@ def add_hosts(store: KeyStore, specs: Sequence[HostSpec]) -> Added:
             hosts.append(_check_spec(mesh, spec, next(addresses), placeholder))
             names.add(spec.name)
         if backends.of(mesh.backend).underscore_names:
+            taken = inventory.tinc_forms(mesh)
             for spec in specs:
                 try:
-                    inventory.check_tinc_name(spec.name, names)
+                    inventory.claim_tinc_name(spec.name, taken)
                 except InputError as e:
                     raise _at(spec, "name", str(e)) from None
         hosts = [_with_new_key(txn, h) for h in hosts]
@@ -225,7 +226,7 @@ def add_peer(store: KeyStore, name: str, out: Path | None) -> tuple[Mesh, Peer, 
         if any(m.name == name for m in mesh.members):
             raise InputError(f"the name {name!r} is already used in {inventory.mesh_path(directory)}")
         if backends.of(mesh.backend).underscore_names:
-            inventory.check_tinc_name(name, {m.name for m in mesh.members})
+            inventory.claim_tinc_name(name, inventory.tinc_forms(mesh))
         target = out or peer_config_path(directory, mesh, name)
         if target.exists():
             raise InputError(f"{target} already exists; choose another --out or remove it")

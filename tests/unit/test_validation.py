@@ -485,3 +485,16 @@ def test_split_host_port(text, expected):
 def test_ports_are_plain_integers(value):
     with pytest.raises(InputError, match="^invalid port "):
         inventory.parse_port(value, "port")
+
+
+def test_tinc_names_that_map_to_one_are_refused(tinc_inv, tmp_path):
+    """tinc 1.0 names allow only [A-Za-z0-9_] and meshbeam writes '-' as '_': 'a-b' and 'a_b' would be one member."""
+    set_field(tinc_inv, "hosts.0.name", "a_b")
+    refused_on_command_line(tinc_inv, ["add-host", "--", "a-b", S9], "'a-b' and 'a_b' are both 'a_b' to tinc")
+    refused_on_command_line(tinc_inv, ["add-peer", "--", "a-b"], "'a-b' and 'a_b' are both 'a_b' to tinc")
+    rows = tmp_path / "hosts.csv"
+    rows.write_text("name,ssh\nweb-1,198.51.100.31\nweb_1,198.51.100.32\n")
+    refused_on_command_line(tinc_inv, ["add-host", "--from", str(rows)], "row 2", "field 'name'",
+                            "'web_1' and 'web-1'")
+    set_field(tinc_inv, "hosts.1.name", "a-b")
+    refused_everywhere(tinc_inv, tmp_path / "rendered", "hosts[1] (a-b)", "'a-b' and 'a_b'")
