@@ -6,6 +6,7 @@ progress displays are views'.
 
 # No `from __future__ import annotations` here: typer reads every command's annotations at each
 # start, and as strings it would have to eval each one again (most of its own start-up cost).
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ import typer
 
 from . import backends, inventory, meshfile, ops
 from .cli_common import (DEFAULT_DIR, DirOpt, OnlyOpt, ParallelOpt, SSHConfigOpt, add_hosts, handles_errors,
-                         new_passphrase, open_store, out, parse_only, print_notes, run_options)
+                         new_passphrase, only_command, open_store, out, parse_only, print_notes, run_options)
 from .cli_files import files_app
 from .cli_keys import keys_app
 from .cli_sandbox import sandbox_app
@@ -288,4 +289,4 @@ app.add_typer(sandbox_app, name="sandbox")
 
 
 def main() -> None:
-    app(prog_name="meshbeam")
+    only_command(app, sys.argv[1] if len(sys.argv) > 1 else "")(prog_name="meshbeam")

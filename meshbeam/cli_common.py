@@ -2,6 +2,7 @@
 the inventory's secrets opened once per command (with the passphrase of a sealed one)."""
 
 # No `from __future__ import annotations`: typer reads the option annotations (see cli.py).
+import copy
 import functools
 import os
 import sys
@@ -127,3 +128,14 @@ def add_hosts(dir: Path, specs: list[ops.HostSpec], source: str) -> None:
         out.print(f"mesh addresses {first.address} to {last.address}; `meshbeam list` shows them all")
     print_notes(added.notes)
     out.print("run `meshbeam up` to apply")
+
+
+def only_command(app: typer.Typer, word: str) -> typer.Typer:
+    """`app`, or when `word` names one of its own commands, `app` with only that command: typer
+    builds every command's parser at each start, and one command needs only its own."""
+    for info in app.registered_commands:
+        if info.callback is not None and (info.name or info.callback.__name__) == word:
+            one = copy.copy(app)
+            one.registered_commands, one.registered_groups = [info], []
+            return one
+    return app

@@ -68,3 +68,28 @@ def test_plain_lines_print_as_rich_prints_them(terminal, markup, monkeypatch):
         theirs.print(line, markup=markup)
     assert ours.getvalue() == theirs.file.getvalue()
     assert sum(map(console.plain, LINES)) == 4
+
+
+def _names(group) -> list[str]:
+    import typer
+
+    return sorted(typer.main.get_command(group).commands)
+
+
+def test_a_command_is_run_from_an_app_with_only_that_command():
+    """main() builds only the command it runs; its parser and help are the full app's."""
+    import typer.testing
+
+    from meshbeam.cli import app
+    from meshbeam.cli_common import only_command
+
+    runner = typer.testing.CliRunner()
+    top = [info.name or info.callback.__name__ for info in app.registered_commands]
+    assert {"add-host", "add-peer", "remove-host", "remove-peer", "list", "init", "up", "down", "status"} <= set(top)
+    for name in top:
+        one = only_command(app, name)
+        assert _names(one) == [name]
+        assert runner.invoke(one, [name, "--help"]).output == runner.invoke(app, [name, "--help"]).output
+    for word in ("", "--help", "--debug", "sandbox", "rotate-keys", "no-such"):
+        assert only_command(app, word) is app
+    assert "sandbox" in _names(app) and len(_names(app)) > len(top)
