@@ -48,6 +48,7 @@ def init(
     interface: Annotated[str, typer.Option(help="Mesh interface name on every member.")] = "mb0",
     port: Annotated[str, typer.Option(help="UDP port servers listen on.")] = "51820",
     dist_port: Annotated[str, typer.Option(help="Erlang distribution port (listen min = max).")] = "9100",
+    mtu: Annotated[str, typer.Option(help="MTU of the servers' WireGuard interfaces (1280-9000).")] = "1420",
     epmd: Annotated[str, typer.Option(help="'mesh': EPMD bound to the mesh address; 'none': no EPMD.")] = "mesh",
     identity: Annotated[
         str, typer.Option(help="'key': a node name is bound to its member's key (meshbeam_dist); "
@@ -65,6 +66,7 @@ def init(
         interface=interface,
         port=inventory.parse_port(port, "port"),  # digits only: int() would take '+51_820'
         dist_port=inventory.parse_port(dist_port, "dist_port"),
+        mtu=inventory.parse_mtu(mtu),
         epmd=epmd,
         identity=identity,
     )

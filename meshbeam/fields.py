@@ -93,6 +93,27 @@ def ipv4_int(text: str) -> int | None:
     return (a << 24) | (b << 16) | (c << 8) | d
 
 
+# The servers' WireGuard interface MTU. 1420 is a 1500-byte underlay less WireGuard's 80 bytes
+# over IPv6 (60 over IPv4); below 1280 IPv6 cannot run on the mesh, above 9000 no underlay carries it.
+DEFAULT_MTU = 1420
+MIN_MTU, MAX_MTU = 1280, 9000
+
+
+def parse_mtu(text: str | int) -> int:
+    """An MTU as a YAML integer, or as the digits of a command-line value; MIN_MTU-MAX_MTU."""
+    if isinstance(text, str):
+        if not _PORT.fullmatch(text):
+            raise invalid("mtu", text, "must be a number, digits only")
+        value = int(text)
+    elif isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        raise invalid("mtu", text, "must be a number")
+    if not MIN_MTU <= value <= MAX_MTU:
+        raise invalid("mtu", value, f"must be {MIN_MTU}-{MAX_MTU} (1420 fits a 1500-byte underlay)")
+    return value
+
+
 def _check_hostpart(host: str, what: str) -> str:
     """An IP address (returned in canonical form) or a DNS name / ssh_config alias."""
     # ipaddress takes any text after '%' as a scope id, and ssh_config's %h hands it to a shell

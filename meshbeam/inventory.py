@@ -19,9 +19,9 @@ from typing import Any
 
 from . import backends, units
 from .errors import InputError
-from .fields import (SSH_PORT, check_interface, check_name, check_node_name, check_public_key, check_run_user,
-                     check_vm_args, invalid, ipv4_int, one_of, parse_cidr, parse_endpoint, parse_port, parse_ssh_target,
-                     printable, show)
+from .fields import (DEFAULT_MTU, SSH_PORT, check_interface, check_name, check_node_name, check_public_key,
+                     check_run_user, check_vm_args, invalid, ipv4_int, one_of, parse_cidr, parse_endpoint, parse_mtu,
+                     parse_port, parse_ssh_target, printable, show)
 from .firewall import EPMD_PORT
 
 MESH_FILE = "mesh.yaml"
@@ -72,6 +72,7 @@ class Mesh:
     dist_port: int = 9100
     epmd: str = "mesh"
     identity: str = "key"  # "key": a node name is bound to its member's key (meshbeam_dist); "none": plain inet_tcp_dist
+    mtu: int = DEFAULT_MTU  # of the servers' WireGuard interfaces (fields.py)
     hosts: tuple[Host, ...] = field(default_factory=tuple)
     peers: tuple[Peer, ...] = field(default_factory=tuple)
 
@@ -190,7 +191,7 @@ def load(directory: Path) -> Mesh:
 
 _KINDS = {int: "number", str: "string", list: "list", dict: "mapping", bool: "boolean"}
 TOP_FIELDS = ("mesh", "hosts", "peers")
-MESH_FIELDS = ("backend", "cidr", "interface", "port", "dist_port", "epmd", "identity")
+MESH_FIELDS = ("backend", "cidr", "interface", "port", "dist_port", "epmd", "identity", "mtu")
 HOST_FIELDS = ("name", "ssh", "address", "endpoint", "public_key", "node_name", "vm_args", "run_user", "mix_release",
                "service")
 PEER_FIELDS = ("name", "address", "public_key")
@@ -268,6 +269,7 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
         interface=_get(m, "interface", str, mw, "mb0"),
         port=_get(m, "port", int, mw, 51820),
         dist_port=_get(m, "dist_port", int, mw, 9100),
+        mtu=_get(m, "mtu", int, mw, DEFAULT_MTU),
         epmd=_get(m, "epmd", str, mw, "mesh"),
         identity=_get(m, "identity", str, mw, "key"),
         hosts=tuple(hosts),
@@ -294,6 +296,7 @@ def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
         if type(port) is not int:  # noqa: E721 (a bool is not a port)
             raise invalid(what, port, "must be a number")
         parse_port(port, what)
+    parse_mtu(mesh.mtu)
     one_of(printable(mesh.epmd, "epmd"), EPMD_MODES, "epmd")
     one_of(printable(mesh.identity, "identity"), IDENTITY_MODES, "identity")
     dist = mesh.dist_port

@@ -32,9 +32,10 @@ def _actions(mesh: Mesh, host: Host, facts: Facts, conf_written: bool) -> list[A
             return [Action(f"start wg-quick@{iface}", sh("systemctl enable --now {}", f"wg-quick@{iface}"))]
         return [Action(f"wg-quick up {iface}", sh("{} run_logged wg-quick up {}", WG_ENV, iface))]
     actions = []
-    if conf_written:
+    if conf_written:  # syncconf takes the peers and keys; the MTU (for wg-quick alone) is set beside it
         actions.append(Action(f"wg syncconf {iface}",
-                              sh('wg-quick strip {} > "$work/stripped" && wg syncconf {} "$work/stripped"', iface, iface)))
+                              sh('wg-quick strip {} > "$work/stripped" && wg syncconf {} "$work/stripped" && '
+                                 "ip link set dev {} mtu {}", iface, iface, iface, mesh.mtu)))
     want = wireguard.interface_address(mesh, host)
     if facts.iface_addrs != (want,):
         stale = [sh("ip -4 addr del {} dev {}; ", a, iface) for a in facts.iface_addrs if a != want]

@@ -59,8 +59,11 @@ def render(mesh: Mesh, me: Host | Peer, secrets: Secrets) -> str:
     if isinstance(me, Host):
         # The prefix on Address already routes every peer, so wg-quick's per-peer route step
         # (an `ip route show` for each AllowedIPs, i.e. a process per peer at every start)
-        # would add nothing. A roaming peer keeps it: on macOS the prefix gives no route.
-        head += [f"ListenPort = {mesh.port}", "Table = off"]
+        # would add nothing. A set MTU skips its other per-peer step (`ip route get` and
+        # `ip link show` toward every endpoint, to take the largest underlay MTU), and gives
+        # every server the same one. A roaming peer keeps both: its networks change, and on
+        # macOS the prefix gives no route.
+        head += [f"ListenPort = {mesh.port}", "Table = off", f"MTU = {mesh.mtu}"]
     head.append(f"PrivateKey = {secrets.private_key(me.name)}")
     others = mesh.hosts if isinstance(me, Peer) else mesh.members
     peers = [_peer_block(mesh, me, o, secrets) for o in others if o.name != me.name]

@@ -120,8 +120,8 @@ fill root "$t2" e1482c831d2aa3f167f83b9a804de92d994b50ab604f9d4419f7e9636a62426c
 MESHBEAM_EOF
 stage_dir root /etc/wireguard
 t3=$(as_user root mktemp -- /etc/wireguard/.meshbeam.XXXXXXXX)
-fill root "$t3" 1b14da5fcd7bbeae22316489f46db3b069fd9123f67535f0c476d742b5b193e6 600 <<'MESHBEAM_EOF'
-(secret, 542 bytes)
+fill root "$t3" 35602a382646a30928a94b4724683c6856a9cdbf6e4ba9085e46dfcad2dd1a14 600 <<'MESHBEAM_EOF'
+(secret, 553 bytes)
 MESHBEAM_EOF
 stage_dir root /srv/app/releases/1.0
 t4=$(as_user root mktemp -- /srv/app/releases/1.0/.meshbeam.XXXXXXXX)
@@ -371,7 +371,7 @@ commit root "$t7" /etc/meshbeam/meshbeam_dist.erl ''
 t7=
 commit root "$t8" /etc/meshbeam/allowed ''
 t8=
-wg-quick strip mb0 > "$work/stripped" && wg syncconf mb0 "$work/stripped"
+wg-quick strip mb0 > "$work/stripped" && wg syncconf mb0 "$work/stripped" && ip link set dev mb0 mtu 1420
 ip -4 addr del 198.18.0.9/24 dev mb0; ip -4 addr replace 198.18.0.2/24 dev mb0
 nft -f /etc/meshbeam/nftables.nft
 mkdir -- "$work/ebin"

@@ -48,6 +48,7 @@ FIELDS: dict[str, tuple[str, Callable[[str], list[str]] | None]] = {
     "interface": ("mesh.interface", lambda v: ["init", "--force", "--interface", v]),
     "port": ("mesh.port", lambda v: ["init", "--force", "--port", v]),
     "dist_port": ("mesh.dist_port", lambda v: ["init", "--force", "--dist-port", v]),
+    "mtu": ("mesh.mtu", lambda v: ["init", "--force", "--mtu", v]),
     "backend": ("mesh.backend", lambda v: ["init", "--force", "--backend", v]),
     "epmd": ("mesh.epmd", lambda v: ["init", "--force", "--epmd", v]),
     "identity": ("mesh.identity", lambda v: ["init", "--force", "--identity", v]),
@@ -172,6 +173,13 @@ HOSTILE: list[tuple[str, Any, str, str]] = [
     ("port", "51820", "must be a number", YAML_ONLY),  # a string in YAML
     ("port", True, "must be a number", YAML_ONLY),
     ("port", 51820.0, "must be a number", YAML_ONLY),
+    ("mtu", 1279, "1280-9000", BOTH),
+    ("mtu", 9001, "1280-9000", BOTH),
+    ("mtu", 0, "1280-9000", YAML_ONLY),
+    ("mtu", "1_420", "digits only", CLI_ONLY),
+    ("mtu", "-1420", "digits only", CLI_ONLY),
+    ("mtu", "1420", "must be a number", YAML_ONLY),
+    ("mtu", True, "must be a number", YAML_ONLY),
     ("dist_port", 22, "1024 or above", BOTH),
     ("dist_port", 4369, "EPMD", BOTH),
     ("dist_port", 1023, "1024 or above", BOTH),
@@ -444,6 +452,8 @@ GOOD_INITS = [
     ["--cidr", "198.18.0.0/15"],
     ["--interface", "wg_0.mesh-1", "--port", "655", "--dist-port", "1024"],
     ["--interface", "_x", "--port", "65535", "--dist-port", "65534"],
+    ["--mtu", "1280"],
+    ["--mtu", "9000"],
     ["--backend", "tinc", "--interface", "mbt0", "--epmd", "none"],
 ]
 

@@ -1,6 +1,7 @@
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,14 @@ def test_server_config_lists_servers_with_endpoints_and_peers_without(inv):
     laptop = conf.split("# laptop")[1]
     assert "Endpoint" not in laptop and "AllowedIPs = 198.18.0.4/32" in laptop
     assert "PersistentKeepalive" not in conf
+
+
+def test_servers_set_the_mesh_mtu_and_no_routes_a_roaming_peer_keeps_wg_quicks_own(inv):
+    """Table = off and MTU skip wg-quick's per-peer steps on servers; a laptop's networks change."""
+    mesh, store = replace(inventory.load(inv), mtu=1380), KeyStore(inv)
+    server, laptop = wireguard.render(mesh, mesh.host("s1"), store), wireguard.render(mesh, mesh.member("laptop"), store)
+    assert "\nTable = off\nMTU = 1380\n" in server.split("[Peer]")[0]
+    assert "Table" not in laptop and "MTU" not in laptop
 
 
 def test_roaming_peer_dials_every_server_with_keepalive(inv):
