@@ -29,8 +29,9 @@ def random_mesh(rng: random.Random, n: int) -> Mesh:
                        vm_args=rng.choice([None, pick()]), run_user=pick(), mix_release=rng.random() < 0.5)
                   for i in range(n))
     peers = tuple(Peer(name=pick(), address=f"198.18.1.{i + 1}", public_key=pick()) for i in range(rng.randint(0, 2)))
-    return Mesh(backend=pick(), cidr=rng.choice(["198.18.0.0/16", pick()]), interface=pick(), port=rng.randint(1, 65535), mtu=rng.randint(1280, 9000),
-                epmd=pick(), identity=pick(), hosts=hosts, peers=peers)
+    return Mesh(backend=pick(), cidr=rng.choice(["198.18.0.0/16", pick()]), interface=pick(),
+                port=rng.randint(1, 65535), mtu=rng.randint(1280, 9000), epmd=pick(), identity=pick(),
+                hosts=hosts, peers=peers)
 
 
 @pytest.mark.parametrize("seed", range(40))
