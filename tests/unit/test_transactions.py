@@ -153,7 +153,7 @@ def test_a_command_waits_for_the_lock_then_refuses_cleanly(inv, monkeypatch):
     before = (inv / "mesh.yaml").read_bytes()
     monkeypatch.setenv("MESHBEAM_LOCK_WAIT", "0.2")
     held.clear()
-    t = threading.Thread(target=hold, args=(1.5,))
+    t = threading.Thread(target=hold, args=(0.6,))
     t.start()
     held.wait()
     r = invoke("add-host", "n10", "198.51.100.20", "--dir", str(inv))
@@ -163,7 +163,7 @@ def test_a_command_waits_for_the_lock_then_refuses_cleanly(inv, monkeypatch):
 
 
 # Two loops of real CLI processes, racing for the lock all along: enough to interleave every step.
-PER_LOOP = 12
+PER_LOOP = 6
 LOOP = """
 set -e
 for i in $(seq 1 $3); do

@@ -20,7 +20,7 @@ def run_erl(tmp_path: Path, args_files: list[str], expr: str) -> str:
         f = tmp_path / f"{i}.args"
         f.write_bytes(text.encode())
         argv += ["-args_file", str(f)]
-    done = subprocess.run(argv + ["-eval", expr, "-s", "init", "stop"], capture_output=True, text=True,
+    done = subprocess.run(argv + ["-eval", expr, "-s", "erlang", "halt"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
