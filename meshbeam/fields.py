@@ -25,7 +25,7 @@ _IFACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 NODE_BASE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 _HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?")
-_PORT = re.compile(r"[1-9][0-9]{0,4}")  # a plain decimal: int() would also take '+22', '2_2', ' 22'
+_NUMBER = re.compile(r"[1-9][0-9]{0,4}")  # a plain decimal: int() would also take '+22', '2_2', ' 22'
 _CIDR = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # dotted quad in canonical form: no leading zeros
@@ -66,19 +66,23 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
-def parse_port(text: str | int, what: str) -> int:
-    """A port as a YAML integer, or as the digits of a command-line value; 1-65535."""
+def parse_number(text: str | int, what: str, low: int, high: int, hint: str = "") -> int:
+    """A number as a YAML integer, or as the digits of a command-line value; `low`-`high`."""
     if isinstance(text, str):
-        if not _PORT.fullmatch(text):
-            raise invalid(what, text, "must be a number 1-65535, digits only")
-        port = int(text)
+        if not _NUMBER.fullmatch(text):
+            raise invalid(what, text, f"must be a number {low}-{high}, digits only")
+        value = int(text)
     elif isinstance(text, int) and not isinstance(text, bool):
-        port = text
+        value = text
     else:
         raise invalid(what, text, "must be a number")
-    if not 1 <= port <= 65535:
-        raise invalid(what, port, "must be 1-65535")
-    return port
+    if not low <= value <= high:
+        raise invalid(what, value, f"must be {low}-{high}{hint}")
+    return value
+
+
+def parse_port(text: str | int, what: str) -> int:
+    return parse_number(text, what, 1, 65535)
 
 
 def ipv4_int(text: str) -> int | None:
@@ -100,18 +104,7 @@ MIN_MTU, MAX_MTU = 1280, 9000
 
 
 def parse_mtu(text: str | int) -> int:
-    """An MTU as a YAML integer, or as the digits of a command-line value; MIN_MTU-MAX_MTU."""
-    if isinstance(text, str):
-        if not _PORT.fullmatch(text):
-            raise invalid("mtu", text, "must be a number, digits only")
-        value = int(text)
-    elif isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        raise invalid("mtu", text, "must be a number")
-    if not MIN_MTU <= value <= MAX_MTU:
-        raise invalid("mtu", value, f"must be {MIN_MTU}-{MAX_MTU} (1420 fits a 1500-byte underlay)")
-    return value
+    return parse_number(text, "mtu", MIN_MTU, MAX_MTU, " (1420 fits a 1500-byte underlay)")
 
 
 def _check_hostpart(host: str, what: str) -> str:
