@@ -80,6 +80,11 @@ read_owned() {  # read_owned FILE: its contents, read as the one who may act in 
   p=$1; parent; actor "$p"
   as_user "$who" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
 }
+home_of() {  # home_of USER: home=USER's home directory as passwd gives it; fails when there is none
+  home=$(getent passwd "$1") || return 1
+  home=${home#*:*:*:*:*:}; home=${home%%:*}
+  [ -n "$home" ]
+}
 """))
 
 # `fact` runs once per queried path. A query lists each directory's paths together, so the
@@ -93,11 +98,6 @@ FACTS = Cmd(Sh(r"""fact_file='
   elif [ ! -f "$2" ]; then echo "other $1"
   elif fact_data=$(base64 -w0 < "$2"); then echo "file $1 $(stat -c "%a %U" -- "$2")"; echo "$fact_data"
   else echo "unreadable $1"; fi'
-home_of() {  # home_of USER: fact_home=USER's home directory as passwd gives it; fails when there is none
-  fact_home=$(getent passwd "$1") || return 1
-  fact_home=${fact_home#*:*:*:*:*:}; fact_home=${fact_home%%:*}
-  [ -n "$fact_home" ]
-}
 fact() {  # fact INDEX FILE: one line saying what FILE is (and its contents in base64 on the next line)
   p=$2; parent
   if [ "${fact_dir+set}" != set ] || [ "$p" != "$fact_dir" ]; then

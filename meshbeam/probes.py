@@ -141,7 +141,7 @@ def _file_path(p: str) -> Cmd:
     home_of), and is no path at all for a user without a home."""
     if p.startswith("~"):
         user, _, rest = p[1:].partition("/")
-        return sh('f=; home_of {} && f="$fact_home"/{}', user, rest)
+        return sh('f=; home_of {} && f="$home"/{}', user, rest)
     return sh("f={}", p)
 
 

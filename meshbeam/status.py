@@ -117,7 +117,7 @@ def script_cmd(mesh: Mesh, me: Host) -> Cmd:
     if me.vm_args and others:
         cookie = beamplan.cookie_path(me)
         if cookie.startswith("~"):  # no probe at all for a user without a home, never a cookie at /
-            find = sh('home=$(getent passwd {} | cut -d: -f6) && [ -n "$home" ] && ', me.run_user)
+            find = sh("home_of {} && ", me.run_user)
             src = sh('"$home"/.erlang.cookie')
         else:
             find, src = Cmd(), sh("{}", cookie)

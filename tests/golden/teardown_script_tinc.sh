@@ -54,6 +54,11 @@ read_owned() {  # read_owned FILE: its contents, read as the one who may act in 
   p=$1; parent; actor "$p"
   as_user "$who" sh -c '[ ! -L "$1" ] && [ -f "$1" ] && cat -- "$1"' sh "$1"
 }
+home_of() {  # home_of USER: home=USER's home directory as passwd gives it; fails when there is none
+  home=$(getent passwd "$1") || return 1
+  home=${home#*:*:*:*:*:}; home=${home%%:*}
+  [ -n "$home" ]
+}
 same_actor() {  # same_actor USER DIR: fail unless USER is still the one who may act in DIR
   actor "$2"
   [ "$who" = "$1" ] || { echo "meshbeam: the owners of $2 changed since the plan was made" >&2; return 1; }

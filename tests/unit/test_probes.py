@@ -77,7 +77,7 @@ def test_the_script_is_hostlib_then_one_line_per_question():
     assert text.startswith(preamble)
     body = text[len(preamble):].splitlines()
     assert len(body) == len(Q.tools) + 1 + len(Q.probes) + len(Q.listdirs) + len(Q.users) + len(Q.paths)
-    assert body[-1].startswith('f=; home_of app && f="$fact_home"/.erlang.cookie;')
+    assert body[-1].startswith('f=; home_of app && f="$home"/.erlang.cookie;')
 
 
 def test_one_question_asked_under_two_names_runs_once_and_answers_both():
