@@ -35,11 +35,11 @@ def peer_files(mesh: Mesh, peer: Peer, target: Path, store: KeyStore) -> dict[Pa
     return {(target / rel if rel else target): content for rel, content in files.items()}
 
 
-def _stale_peer_files(directory: Path, mesh: Mesh, store: KeyStore) -> dict[Path, dict[Path, tuple[str, int]]]:
+def _stale_peer_files(mesh: Mesh, store: KeyStore) -> dict[Path, dict[Path, tuple[str, int]]]:
     """Roaming peers' configs under DIR/peers follow the server list: those that differ now."""
     stale = {}
     for p in mesh.peers:
-        target = peer_config_path(directory, mesh, p.name)
+        target = peer_config_path(store.inventory, mesh, p.name)
         files = peer_files(mesh, p, target, store)
         if target.exists() and any(not f.exists() or f.read_text() != text for f, (text, _) in files.items()):
             stale[target] = files
@@ -48,7 +48,7 @@ def _stale_peer_files(directory: Path, mesh: Mesh, store: KeyStore) -> dict[Path
 
 def refresh_peer_configs(store: KeyStore, mesh: Mesh) -> list[Path]:
     """Rewrite stale peer configs (for `up`, which holds the lock but changes no inventory)."""
-    stale = _stale_peer_files(store.inventory, mesh, store)
+    stale = _stale_peer_files(mesh, store)
     for files in stale.values():
         for path, (text, mode) in files.items():
             atomic_write(path, text, mode)
@@ -383,7 +383,7 @@ def rotate_keys(store: KeyStore, names: list[str] | None, *, psk: bool = False) 
             peers=tuple(replace(p, public_key=fresh[p.name][1]) if p.name in fresh else p for p in mesh.peers),
         )
         txn.mesh = new
-        stale = _stale_peer_files(txn.directory, new, txn.keys)
+        stale = _stale_peer_files(new, txn.keys)
         for files in stale.values():
             for path, (text, mode) in files.items():
                 txn.write(path, text, mode)
