@@ -2,7 +2,9 @@
 
 Every host runs a node (--vm-args), so `up` writes the wg-quick config, the vm.args block, the
 cookie and the nftables table, and brings the interface up; with `--identity key` (meshbeam's
-default) it also ships meshbeam_dist, which each host compiles with its own erlc. Measured, in one run:
+default) it also installs meshbeam_dist, compiled once on this machine (the sandbox hosts run its
+ERTS), or with `--compile-on-hosts` (MESHBEAM_ERL empty, as for an operator without erl) compiled
+by each host with its own erlc. Measured, in one run:
   floor           one parallel round of `ssh -F CONFIG HOST true` to every host (median of 3 rounds)
   first run       `meshbeam up` on fresh hosts
   no-op run       `meshbeam up` again: nothing to change
@@ -19,8 +21,8 @@ Ansible (optional) runs `bench/ansible/mesh.yml`, the same work without meshbeam
 sandbox from the files `meshbeam render` wrote. It goes into a throwaway venv, looked up on PATH, then there:
     python3 -m venv /tmp/ansible-venv && /tmp/ansible-venv/bin/pip install ansible-core
 
-Usage: python bench/converge.py [--size N] [--identity key|none] [--breakdown] [--parallel-sweep P,...]
-                                [--no-ansible] [--ansible-playbook PATH]
+Usage: python bench/converge.py [--size N] [--identity key|none] [--compile-on-hosts] [--breakdown]
+                                [--parallel-sweep P,...] [--no-ansible] [--ansible-playbook PATH]
 """
 
 from __future__ import annotations
@@ -157,6 +159,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=8, help="sandbox hosts (1-50)")
     ap.add_argument("--identity", choices=("key", "none"), default="key", help="`meshbeam init --identity`")
+    ap.add_argument("--compile-on-hosts", action="store_true",
+                    help="MESHBEAM_ERL empty: each host compiles meshbeam_dist itself")
     ap.add_argument("--breakdown", action="store_true", help="time the parts of a no-op `up`")
     ap.add_argument("--parallel-sweep", default="", help="comma-separated --parallel values for no-op runs")
     ap.add_argument("--no-ansible", action="store_true")
@@ -172,7 +176,7 @@ def main() -> None:
     parts: list[list[object]] = []
     with tempfile.TemporaryDirectory(prefix="mbbench-converge-") as tmp_name:
         tmp, inv = Path(tmp_name), Path(tmp_name) / "inv"
-        env = {**os.environ, "MESHBEAM_DIR": str(inv)}
+        env = {**os.environ, "MESHBEAM_DIR": str(inv), **({"MESHBEAM_ERL": ""} if args.compile_on_hosts else {})}
         cli("init", "--cidr", "198.18.0.0/24", "--identity", args.identity, env=env)
         for name, address in servers(n):
             cli("add-host", name, f"root@{address}", "--vm-args", VM_ARGS, env=env)
@@ -208,7 +212,8 @@ def main() -> None:
                     sys.exit(f"the second playbook run changed something:\n{ans['no-op run'].stdout}")
             finally:
                 sandbox.down(prefix=PREFIX, purge=True)
-    print(f"{n} sandbox hosts, identity {args.identity}; floor = one parallel round of `ssh HOST true` "
+    compiled = " (each host compiles meshbeam_dist)" if args.compile_on_hosts and args.identity == "key" else ""
+    print(f"{n} sandbox hosts, identity {args.identity}{compiled}; floor = one parallel round of `ssh HOST true` "
           f"(median of 3): {floor:.3f} s\n")
     rows: list[list[object]] = [["ssh floor", floor, "1.0x", "", "", "", "", ""]]
     for step in STEPS:

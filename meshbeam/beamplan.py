@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from . import envsh, firewallplan, identityplan, vmargs, vmargs_includes, vmargs_lint
+from . import distmod, envsh, firewallplan, identityplan, vmargs, vmargs_includes, vmargs_lint
 from .command import Cmd, Sh, lines, sh
 from .errors import PlanError
 from .inventory import Host, Mesh
@@ -56,7 +56,7 @@ def query_paths(host: Host) -> tuple[str, ...]:
 
 
 def probes(mesh: Mesh, host: Host) -> tuple[Flag, ...]:
-    return firewallplan.PROBES + (NODE_RUNNING,) + identityplan.probes(mesh, host)
+    return firewallplan.PROBES + (NODE_RUNNING,)
 
 
 def _resolve(path: str, facts: Facts) -> str:
@@ -94,8 +94,10 @@ def included_paths(host: Host, facts: Facts) -> tuple[str, ...]:
     return tuple(_included(host, facts)[1]) if host.vm_args else ()
 
 
-def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write], list[Action], list[str]]:
-    """The BEAM part of a host's plan: its writes, its actions and the notes shown with it."""
+def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts,
+          build: distmod.Build | None = None) -> tuple[list[Write], list[Action], list[str]]:
+    """The BEAM part of a host's plan: its writes, its actions and the notes shown with it; `build` is
+    meshbeam_dist as compiled on the operator's machine (identityplan)."""
     assert host.vm_args
     original = (facts.files[host.vm_args].content or b"").decode()
     dist = settings(mesh, host)
@@ -103,8 +105,9 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts) -> tuple[list[Write
     new_vm = vmargs.apply_block(original, dist)
     out = writes(mesh, host, cookie, facts, new_vm.encode())
     out += firewallplan.writes(mesh, facts) + identityplan.writes(mesh, dist.allow, facts)
-    acts = firewallplan.actions(facts, out) + identityplan.actions(mesh, host, facts) + actions(mesh, host, facts, out)
-    found = (firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host, facts, facts.has(NODE_RUNNING))
+    acts = (firewallplan.actions(facts, out) + identityplan.actions(mesh, host, facts, build)
+            + actions(mesh, host, facts, out))
+    found = (firewallplan.notes(mesh, facts) + identityplan.notes(mesh, host, facts, facts.has(NODE_RUNNING), build)
              + notes(mesh, host, facts))
     return out, acts, found + lint_rendered(new_vm, host)
 

@@ -6,12 +6,13 @@ one round trip to read and one to write and act. The CLI hands in how progress i
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from . import beamplan, ops, remote, vmargs_includes
+from . import beamplan, distbuild, distmod, identityplan, ops, remote, vmargs_includes
 from . import status as st
 from . import plan as planning
 from .inventory import Host, Mesh
@@ -54,7 +55,7 @@ def prepare(
     teardown: bool = False,
 ) -> list[HostRun]:
     """Connect, read facts and plan on every host: what `up` builds, or with `teardown` what `down` removes."""
-    planner = planning.teardown if teardown else planning.build
+    here = _CompiledHere()
     store.unlock()  # decrypt and check the keystore once, before the threads share the store
 
     def one(name: str, host: Host) -> HostRun:
@@ -63,9 +64,12 @@ def prepare(
         try:
             progress(name, "reading facts")
             facts = remote.gather(conn, planning.query(mesh, host))
-            if not teardown:  # `down` takes the block out whatever the includes say
+            if teardown:  # `down` takes the block out whatever the includes say
+                p = planning.teardown(mesh, host, store, facts)
+            else:
                 facts = _with_included(conn, mesh, host, facts)
-            p = planner(mesh, host, store, facts)
+                dist = here.get() if identityplan.wants_build(mesh, host, facts) else None
+                p = planning.build(mesh, host, store, facts, dist)
         except Exception:
             conn.close()
             raise
@@ -77,6 +81,21 @@ def prepare(
         o.value if isinstance(o.value, HostRun) else HostRun(h, error=_reason(o.error), trace=o.trace)
         for o, h in zip(outcomes, hosts)
     ]
+
+
+class _CompiledHere:
+    """meshbeam_dist compiled on this machine when the first host wants it (distbuild); the others wait for
+    that one compile, and a run where every host has the module compiles nothing."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._build: distmod.Build | None = None
+
+    def get(self) -> distmod.Build:
+        with self._lock:
+            if self._build is None:
+                self._build = distbuild.compile_here()
+            return self._build
 
 
 def _with_included(conn: Connection, mesh: Mesh, host: Host, facts: Facts) -> Facts:

@@ -6,14 +6,17 @@ address, and only a name listed in ALLOWED_FILE. On a WireGuard mesh the source 
 authenticated by the peer's key, so the name is too; the file is read at every incoming
 connection, so the list applies from boot and a removed member is refused without a restart.
 
-A host compiles the source with its own `erlc -o EBIN_DIR SOURCE` (a .beam is tied to the OTP
-release that compiled it, so none is shipped) and starts the node with VM_ARGS_LINES.
+`up` compiles the source once on the operator's machine (distbuild.py) and installs that .beam on
+every host whose node runs the same major version of ERTS, not older than the one that compiled it
+(`Build.loads_on`); any other host compiles the source with its own erlc. The node starts with
+VM_ARGS_LINES either way.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from importlib import resources
 from typing import Iterable
 
@@ -33,6 +36,31 @@ ALLOWED_HEADER = "# meshbeam: node names allowed to connect (NAME@MESH_ADDRESS);
 
 # What Erlang accepts before '@' in a node name (net_kernel's valid_name_head).
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_VERSION = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6}){0,7}")
+
+
+@dataclass(frozen=True)
+class Build:
+    """The module as compiled on the operator's machine, or why it was not (`why_not`)."""
+
+    erts: str = ""  # the version of the ERTS that compiled it
+    beam: bytes = b""
+    why_not: str = ""
+
+    def loads_on(self, erts: str | None) -> bool:
+        """Whether a node running ERTS `erts` loads this .beam.
+
+        A .beam loads in the ERTS that made it and in later ones of the same major version: a
+        patch release adds no instruction. A major version apart is left to the host's own erlc,
+        and so is an ERTS whose version is unknown.
+        """
+        here, there = erts_version(self.erts), erts_version(erts or "")
+        return bool(self.beam and here and there and here[0] == there[0] and here <= there)
+
+
+def erts_version(text: str) -> tuple[int, ...]:
+    """'13.1.5' -> (13, 1, 5); () for anything that is not such a version."""
+    return tuple(int(p) for p in text.split(".")) if _VERSION.fullmatch(text) else ()
 
 
 def source() -> bytes:

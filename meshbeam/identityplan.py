@@ -2,21 +2,24 @@
 
 With `identity: key` (the default) every node runs `-proto_dist meshbeam` (see distmod.py): a
 connection may only claim a name whose host part is its source address, and only a name in
-/etc/meshbeam/allowed. The host compiles the shipped source with its own erlc; a stamp beside
-the .beam records which source it was compiled from, so `up` compiles again only when the
-source changed or the .beam is gone. With `identity: none` these files are removed.
+/etc/meshbeam/allowed. The host gets the .beam compiled on the operator's machine when its node
+runs a matching ERTS (distmod.Build), and otherwise compiles the shipped source with its own erlc;
+a stamp beside the .beam records which source it came from, so `up` installs or compiles again
+only when the source changed or the .beam is gone. With `identity: none` these files are removed.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import posixpath
+from collections.abc import Iterable
 
 from . import distmod
 from .command import Cmd, join, sh
 from .inventory import Host, Mesh
 from .errors import PlanError
-from .plantypes import Action, Facts, Flag, Write, write_if_needed
+from .plantypes import Action, Facts, Write, write_if_needed
 
 STAMP_PATH = f"{distmod.EBIN_DIR}/{distmod.MODULE}.sha256"
 TOOLS = ("erlc",)
@@ -43,27 +46,34 @@ def release_root(host: Host) -> str | None:
     return posixpath.dirname(posixpath.dirname(posixpath.dirname(host.vm_args)))
 
 
-def _release_erts_older(mesh: Mesh, host: Host) -> Cmd:
-    """The release bundles an ERTS of an older major version than the host's erlc.
-
-    A .beam loads in the ERTS that compiled it and later ones, not reliably in earlier ones. Only
-    the names of the release's erts-VSN directories are read (a glob), never a file in them.
-    """
+def listdirs(mesh: Mesh, host: Host) -> tuple[str, ...]:
+    """A mix release's root in key mode: an erts-VSN directory there is the ERTS its node runs."""
     root = release_root(host)
-    assert root is not None  # asked only of a mix release (probes)
-    return sh(
-        'r=$(for d in {}/erts-*; do [ -d "$d" ] && echo "${d##*/erts-}"; done | head -n 1); '
-        'e=$(readlink -f "$(command -v erl)"); '
-        'h=$(for d in "${e%/bin/erl}"/erts-*; do [ -d "$d" ] && echo "${d##*/erts-}"; done | head -n 1); '
-        '[ -n "$r" ] && [ -n "$h" ] && [ "${r%%.*}" -lt "${h%%.*}" ] 2>/dev/null', root)
+    return (root,) if on(mesh) and root is not None else ()
 
 
-RELEASE_ERTS_OLDER = Flag("release-erts-older", _release_erts_older)
+def _only(versions: Iterable[str]) -> str | None:
+    found = set(versions)
+    return found.pop() if len(found) == 1 else None
 
 
-def probes(mesh: Mesh, host: Host) -> tuple[Flag, ...]:
-    """RELEASE_ERTS_OLDER, for a mix release in key mode (the host compiles meshbeam_dist)."""
-    return (RELEASE_ERTS_OLDER,) if on(mesh) and release_root(host) is not None else ()
+def node_erts(host: Host, facts: Facts) -> str | None:
+    """The ERTS version the host's node runs: a mix release's own erts-VSN when it bundles one, else
+    the one beside the erl on the host's PATH; None when that is unknown or not one version."""
+    root = release_root(host)
+    bundled = [n.removeprefix("erts-") for n in facts.listings.get(root, ()) if n.startswith("erts-")] if root else []
+    return _only(bundled) if bundled else _only(facts.erl_erts)
+
+
+def module_current(facts: Facts) -> bool:
+    """The host has a meshbeam_dist.beam whose stamp names this source (compiled here or there)."""
+    stamp, beam = facts.files[STAMP_PATH], facts.files[distmod.BEAM_PATH]
+    return beam.exists and stamp.exists and stamp.content == f"{_digest()}\n".encode()
+
+
+def wants_build(mesh: Mesh, host: Host, facts: Facts) -> bool:
+    """Whether this host's plan would use the module compiled on the operator's machine (distbuild)."""
+    return on(mesh) and host.vm_args is not None and not module_current(facts)
 
 
 def writes(mesh: Mesh, allow: tuple[str, ...], facts: Facts) -> list[Write]:
@@ -81,15 +91,15 @@ def _digest() -> str:
     return hashlib.sha256(distmod.source()).hexdigest()
 
 
-def compile_script() -> Cmd:
-    """Compile in the apply script's private work directory, then install root's 0644 copy.
+def _install(made: Cmd) -> Cmd:
+    """`made` leaves the module in the apply script's private $work/ebin; root's 0644 copy and its stamp go in place.
 
     /etc/meshbeam and its ebin are made 0755: the node's run user reads the module and the
     allowed file from there (the backups beside them stay in their own 0700 directory).
     """
     return join([
         sh('mkdir -- "$work/ebin"'),
-        sh('run_logged erlc -o "$work/ebin" {}', distmod.SOURCE_PATH),
+        made,
         sh("mkdir -p -- {}", distmod.EBIN_DIR),
         sh("chmod 755 -- {} {}", distmod.CONF_DIR, distmod.EBIN_DIR),
         sh('install -m 644 -- "$work/ebin/{}.beam" {}', distmod.MODULE, distmod.BEAM_PATH),
@@ -97,16 +107,33 @@ def compile_script() -> Cmd:
     ])
 
 
-def actions(mesh: Mesh, host: Host, facts: Facts) -> list[Action]:
+def compile_script() -> Cmd:
+    """The host compiles the source with its own erlc."""
+    return _install(sh('run_logged erlc -o "$work/ebin" {}', distmod.SOURCE_PATH))
+
+
+def install_script(beam: bytes) -> Cmd:
+    """The .beam compiled on the operator's machine, checked against its hash once decoded."""
+    name = f"{distmod.MODULE}.beam"
+    return _install(join([
+        sh('printf %s {} | base64 -d > "$work/ebin/"{}', base64.b64encode(beam).decode(), name),
+        sh('[ "$(sha256sum < "$work/ebin/"{})" = {} ]', name, f"{hashlib.sha256(beam).hexdigest()}  -"),
+    ]))
+
+
+def actions(mesh: Mesh, host: Host, facts: Facts, build: distmod.Build | None) -> list[Action]:
     if not on(mesh):
         return _removal(facts, "remove meshbeam_dist (identity: none)")
-    if RELEASE_ERTS_OLDER in probes(mesh, host) and facts.has(RELEASE_ERTS_OLDER):
+    if module_current(facts):
+        return []
+    if build is not None and build.loads_on(node_erts(host, facts)):
+        return [Action(f"install {distmod.MODULE} compiled here (ERTS {build.erts}) into {distmod.EBIN_DIR}",
+                       install_script(build.beam))]
+    node, erlc = distmod.erts_version(node_erts(host, facts) or ""), distmod.erts_version(_only(facts.erl_erts) or "")
+    if release_root(host) is not None and node and erlc and node[0] < erlc[0]:
         raise PlanError(f"{host.name}: the release under {release_root(host)} bundles an older ERTS than the "
                         "host's erlc, which compiles meshbeam_dist: install the release's OTP version on the host, "
-                        "or use `init --identity none`")
-    stamp, beam = facts.files[STAMP_PATH], facts.files[distmod.BEAM_PATH]
-    if beam.exists and stamp.exists and stamp.content == f"{_digest()}\n".encode():
-        return []
+                        "run `up` where erl (or MESHBEAM_ERL) has the release's ERTS, or use `init --identity none`")
     return [Action(f"compile {distmod.MODULE} into {distmod.EBIN_DIR}", compile_script())]
 
 
@@ -119,10 +146,14 @@ def _removal(facts: Facts, label: str) -> list[Action]:
                                 sh("rmdir -- {} 2>/dev/null || :", distmod.EBIN_DIR)]))]
 
 
-def notes(mesh: Mesh, host: Host, facts: Facts, node_running: bool) -> list[str]:
+def notes(mesh: Mesh, host: Host, facts: Facts, node_running: bool, build: distmod.Build | None) -> list[str]:
     if not on(mesh):
         return []
     out = []
+    node = node_erts(host, facts)
+    if build is not None and not module_current(facts) and not build.loads_on(node):
+        here = build.why_not or f"the erl here runs ERTS {build.erts}"
+        out.append(f"compiles {distmod.MODULE} with its own erlc: its node runs ERTS {node or '(unknown)'}, {here}")
     assert host.vm_args
     vm_args = facts.files[host.vm_args].content or b""
     if node_running and distmod.VM_ARGS_LINES[0].encode() not in vm_args:

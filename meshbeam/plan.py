@@ -13,7 +13,7 @@ import re
 from types import ModuleType
 from typing import Protocol
 
-from . import backends, beamplan, systemdplan, wireguard
+from . import backends, beamplan, distmod, identityplan, systemdplan, wireguard
 from .command import sh
 from .errors import PlanError
 from .inventory import Host, Mesh
@@ -35,18 +35,21 @@ def query(mesh: Mesh, host: Host) -> Query:
     paths, tools, flags, listdirs = BACKENDS[mesh.backend].query_parts(mesh)
     flags = (SYSTEMD, IFACE) + flags
     users: tuple[str, ...] = ()
+    erl_erts = False
     if host.vm_args:  # the BEAM layer only for hosts that run a node
         paths += beamplan.query_paths(host)
         tools += beamplan.TOOLS
         users = (host.run_user,)
         flags += beamplan.probes(mesh, host)
+        listdirs += identityplan.listdirs(mesh, host)
+        erl_erts = identityplan.on(mesh)
     # The user's files get a backup before their first change; meshbeam's own files in its own directory need
     # none (down removes them).
     paths += tuple(backup_path(p) for p in paths if not p.endswith(".meshbeam-orig") and not p.startswith(OWN_DIR))
     # unit files are meshbeam's own too: no backup of them
     unit_paths, unit_flags = systemdplan.query_parts(mesh, host)
     probes = tuple(f.probe(mesh, host) for f in flags + unit_flags)
-    return Query(mesh.interface, paths + unit_paths, tools, users, probes, listdirs)
+    return Query(mesh.interface, paths + unit_paths, tools, users, probes, listdirs, erl_erts)
 
 
 def refuse_unsafe(host: Host, facts: Facts) -> None:
@@ -69,7 +72,8 @@ def with_backups(writes: list[Write], facts: Facts) -> list[Write]:
     return backups + writes
 
 
-def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
+def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts, dist: distmod.Build | None = None) -> HostPlan:
+    """`up`'s plan for the host; `dist` is meshbeam_dist as compiled on the operator's machine, when it was."""
     wanted = query(mesh, host).tools
     missing = [t for t in wanted if t not in facts.tools]
     backend = BACKENDS[mesh.backend]
@@ -83,7 +87,7 @@ def build(mesh: Mesh, host: Host, secrets: Secrets, facts: Facts) -> HostPlan:
     notes: list[str] = []
     beam_actions: list[Action] = []
     if host.vm_args:
-        beam_writes, beam_actions, beam_notes = beamplan.layer(mesh, host, secrets.cookie(), facts)
+        beam_writes, beam_actions, beam_notes = beamplan.layer(mesh, host, secrets.cookie(), facts, dist)
         writes += beam_writes
         notes += beam_notes
     unit_writes, unit_removes, unit_actions = systemdplan.layer(mesh, host, facts, {w.path for w in writes})

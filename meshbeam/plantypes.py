@@ -63,6 +63,7 @@ class Facts:
     homes: dict[str, str] = field(default_factory=dict)  # user -> home directory
     files: dict[str, FileFact] = field(default_factory=dict)  # keyed by the queried path
     listings: dict[str, tuple[str, ...]] = field(default_factory=dict)  # directory -> entry names
+    erl_erts: tuple[str, ...] = ()  # the ERTS versions installed beside the erl on the host's PATH
     probed: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
@@ -86,6 +87,7 @@ class Query:
     users: tuple[str, ...] = ()
     probes: tuple[tuple[str, Cmd], ...] = ()  # Flag.probe's (name, sh condition): the flag is set when it succeeds
     listdirs: tuple[str, ...] = ()
+    erl_erts: bool = False  # read the ERTS version of the erl on the host's PATH
 
 
 @dataclass(frozen=True)

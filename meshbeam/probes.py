@@ -136,6 +136,28 @@ class Users(Kind):
             self.homes[fields[0]] = fields[5]
 
 
+class Erts(Kind):
+    """The ERTS versions installed beside the erl on the host's PATH (its erts-VSN directories).
+
+    Only directory names are read, never a file in them, and a name that is not a version is skipped.
+    """
+
+    RECORDS = {"erts": re.compile(r"([0-9][0-9.]*)")}
+
+    def __init__(self, q: Query) -> None:
+        super().__init__(q)
+        self.found: list[str] = []
+
+    def command(self) -> list[Cmd]:
+        if not self.q.erl_erts:
+            return []
+        return [sh('if e=$(readlink -f "$(command -v erl)"); then for d in "${e%/bin/erl}"/erts-*; do '
+                   'v=${d##*/erts-}; case $v in ""|*[!0-9.]*) ;; *) [ -d "$d" ] && echo "erts $v" ;; esac; done; fi')]
+
+    def process(self, word: str, m: re.Match[str], more: Iterator[str]) -> None:
+        self.found.append(m[1])
+
+
 def _file_path(p: str) -> Cmd:
     """Sets $f to a queried path; ~USER/REST is resolved through the host's passwd (hostlib's
     home_of), and is no path at all for a user without a home."""
@@ -194,8 +216,8 @@ class Files(Kind):
         return out
 
 
-def _kinds(q: Query) -> tuple[Tools, Addrs, Flags, Listings, Users, Files]:
-    return Tools(q), Addrs(q), Flags(q), Listings(q), Users(q), Files(q)
+def _kinds(q: Query) -> tuple[Tools, Addrs, Flags, Listings, Users, Erts, Files]:
+    return Tools(q), Addrs(q), Flags(q), Listings(q), Users(q), Erts(q), Files(q)
 
 
 def facts_script(q: Query) -> Cmd:
@@ -206,7 +228,7 @@ def facts_script(q: Query) -> Cmd:
 def parse_facts(output: str, q: Query) -> Facts:
     """The facts script's output -> Facts; a line no kind expects is an error, never skipped."""
     kinds = _kinds(q)
-    tools, addrs, flags, listings, users, files = kinds
+    tools, addrs, flags, listings, users, erts, files = kinds
     by_word = {word: (kind, pattern) for kind in kinds for word, pattern in kind.RECORDS.items()}
     it = iter(output.splitlines())
     try:
@@ -220,5 +242,5 @@ def parse_facts(output: str, q: Query) -> Facts:
     except (ValueError, IndexError, StopIteration, binascii.Error) as e:
         raise RemoteError(f"unexpected output from the facts script: {str(e)[:80]!r}") from None
     return Facts(tools=frozenset(tools.found), flags=frozenset(flags.found), iface_addrs=tuple(addrs.found),
-                 homes=users.homes, files=files.files(), listings=listings.found,
+                 homes=users.homes, files=files.files(), listings=listings.found, erl_erts=tuple(erts.found),
                  probed=frozenset(name for name, _ in q.probes))

@@ -79,8 +79,9 @@ class Meshbeam:
         self.box = box
         self.outputs: list[str] = []  # everything meshbeam printed, searched for secrets later
 
-    def __call__(self, *args: str, ok: bool = True):
-        env = {"MESHBEAM_DIR": str(self.dir), "MESHBEAM_SSH_CONFIG": str(self.box.ssh_config), "COLUMNS": "200"}
+    def __call__(self, *args: str, ok: bool = True, env: dict[str, str] | None = None):
+        env = {"MESHBEAM_DIR": str(self.dir), "MESHBEAM_SSH_CONFIG": str(self.box.ssh_config), "COLUMNS": "200",
+               **(env or {})}
         r = CliRunner().invoke(app, list(args), env=env)
         self.outputs.append(r.output)
         if ok:

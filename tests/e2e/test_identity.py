@@ -7,6 +7,7 @@ while s1's node restarted got `pong` in the window before `-eval net_kernel:allo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from meshbeam import distmod, inventory, sandbox
+from meshbeam import distbuild, distmod, inventory, sandbox
 from tests.conftest import SETTLE
 
 from .conftest import HOME, RUN_USER, eventually, laptop_up, mesh_ip, sh
@@ -147,3 +148,25 @@ def test_a_removed_peer_is_refused_without_a_restart(mb):
         assert "laptop@" not in sh(mb.box, h, f"cat {distmod.ALLOWED_FILE}").stdout
     assert laptop_join(mb, own, node(mb, "s1")) == "pang"
     assert {h: node_pid(mb, h) for h in pids} == pids, "a node restarted"
+
+
+def beam_sha(mb, host: str) -> str:
+    return sh(mb.box, host, f"sha256sum < {distmod.BEAM_PATH}").stdout.split()[0]
+
+
+def test_the_nodes_run_the_module_compiled_here_and_a_host_compiles_its_own_without_it(mb):
+    """The sandbox hosts run this machine's ERTS, so `up` installed the .beam compiled here (the same bytes on
+    every host: compiled once, deterministic). With MESHBEAM_ERL empty, a host whose .beam is gone compiles the
+    source with its own erlc, and its node boots with that module and rejoins."""
+    here = hashlib.sha256(distbuild.compile_here().beam).hexdigest()
+    assert {h: beam_sha(mb, h) for h in ("s1", "s2", "s3")} == {"s1": here, "s2": here, "s3": here}
+    sh(mb.box, "s1", f"rm {distmod.BEAM_PATH}")
+    out = mb("up", env={"MESHBEAM_ERL": ""}).output
+    assert "compile meshbeam_dist into /etc/meshbeam/ebin" in out and "MESHBEAM_ERL is empty" in out, out
+    assert beam_sha(mb, "s1") != here, "s1 did not compile its own"
+    assert sh(mb.box, "s1", f"stat -c '%U %a' {distmod.BEAM_PATH}").stdout.split() == ["root", "644"]
+    restart_node(mb, "s1")
+    assert eventually(lambda: rpc_ping(mb, "s2", "s1") == "pong", timeout=30)
+    assert rpc(mb, "s1", "code, which, [meshbeam_dist]") == f'"{distmod.BEAM_PATH}"'
+    again = mb("up").output
+    assert f"install {distmod.MODULE}" not in again and f"compile {distmod.MODULE}" not in again, again

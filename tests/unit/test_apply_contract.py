@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import pytest
 
-from meshbeam import beamplan, hostlib, plan, remote, tincplan, wgplan
+from meshbeam import beamplan, distmod, hostlib, plan, remote, tincplan, wgplan
 from meshbeam.command import Cmd, Sh
 from meshbeam.keys import KeyStore
 from meshbeam.inventory import Host, Mesh
@@ -23,10 +23,11 @@ from meshbeam.plantypes import Facts, FileFact, HostPlan
 from tests.stubsh import BACKENDS, fixed_mesh
 
 # Besides the contract's functions, an action runs the tools plan.build checks for, systemctl (on systemd
-# hosts) and these POSIX commands and shell words.
+# hosts), these POSIX commands and shell words, and the coreutils that hostlib's own steps rely on.
 HOST_TOOLS = {*wgplan.TOOLS, *tincplan.TOOLS, *beamplan.TOOLS, "systemctl"}
 POSIX = {"[", ":", "cat", "chmod", "install", "mkdir", "printf", "rm", "rmdir", "sleep"}
-ALLOWED = HOST_TOOLS | POSIX | set(hostlib.ACTION_FUNCTIONS)
+COREUTILS = {"base64", "sha256sum"}
+ALLOWED = HOST_TOOLS | POSIX | COREUTILS | set(hostlib.ACTION_FUNCTIONS)
 SEPARATORS = {";", "&&", "||", "|", "&", "(", "$(", "{", "\n"}  # a command follows
 KEYWORDS = {"if", "then", "else", "elif", "do", "while", "until", "!"}  # a command follows
 ENDS = {"fi", "done", "esac", ")", "}"}
@@ -94,6 +95,9 @@ def contract_breaches(script: Cmd) -> list[str]:
 # ---- the matrix of plans -------------------------------------------------------------------------
 
 
+HERE = distmod.Build(erts="13.1.5", beam=bytes(range(256)))  # every byte value through the install script
+
+
 def _facts(q: plan.Query, flags: set[str], files: dict[str, FileFact] | None = None) -> Facts:
     return Facts(frozenset(q.tools), frozenset(flags), ("198.18.0.9/24",), {u: f"/srv/{u}-home" for u in q.users},
                  files or {p: FileFact(p, False) for p in q.paths}, {d: ("gone",) for d in q.listdirs},
@@ -114,7 +118,7 @@ def plans(mesh: Mesh, store: KeyStore) -> Iterator[tuple[str, HostPlan]]:
     """`up` on a fresh host and on a converged one, and `down`, under four sets of flags each."""
     for label, m, host in _variants(mesh):
         q = plan.query(m, host)
-        probed = {n for n, _ in q.probes} - {"release-erts-older"}  # that one refuses the plan
+        probed = {n for n, _ in q.probes}
         for flag_set, flags in (("no flags", set()), ("systemd", {"systemd"}), ("all flags", probed),
                                 ("all but systemd", probed - {"systemd"})):
             fresh = _facts(q, flags)
@@ -126,6 +130,8 @@ def plans(mesh: Mesh, store: KeyStore) -> Iterator[tuple[str, HostPlan]]:
             converged = _facts(q, flags, files)
             name = f"{label}, {flag_set}"
             yield f"up {name}", up
+            here = replace(fresh, erl_erts=("13.1.5",) if q.erl_erts else ())
+            yield f"up with the module compiled here {name}", plan.build(m, host, store, here, HERE)
             yield f"up again {name}", plan.build(m, host, store, converged)
             yield f"down {name}", plan.teardown(m, host, store, converged)
 
@@ -185,6 +191,6 @@ def test_the_matrix_holds_the_layers_actions(every_plan):
     """Every kind of action is in the matrix, so the contract is checked on each."""
     texts = "\n".join(a.script.render() for _, p in every_plan for a in p.actions)
     for word in ("run_logged wg-quick up", "wg syncconf", "run_logged tincd -n", "tincd -n mb0 -kHUP", "read_owned",
-                 "run_logged erlc", "nft -f", "nft delete table", "systemctl mask", "systemctl unmask",
+                 "run_logged erlc", "| base64 -d >", "nft -f", "nft delete table", "systemctl mask", "systemctl unmask",
                  "systemctl add-wants", "systemctl daemon-reload", "ip -4 addr replace", "wg-quick down"):
         assert word in texts, word

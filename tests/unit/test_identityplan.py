@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 from dataclasses import replace
 
 import pytest
 
-from meshbeam import distmod, identityplan
+from meshbeam import distbuild, distmod, identityplan, probes
 from meshbeam.inventory import Host, Mesh
 from meshbeam.errors import PlanError
-from meshbeam.plan import Facts, FileFact
+from meshbeam.plan import Facts, FileFact, Query
 
 HOST = Host("s1", "root@198.51.100.11", "198.18.0.1", "198.51.100.11:51820", "A" * 43 + "=",
             vm_args="/srv/app/vm.args")
@@ -21,10 +22,15 @@ ALLOW = ("app@198.18.0.1", "app@198.18.0.2", "meshbeam_ctl@198.18.0.1")
 STAMP = f"{hashlib.sha256(distmod.source()).hexdigest()}\n".encode()
 
 
-def facts(present: dict[str, bytes], flags: frozenset[str] = frozenset()) -> Facts:
+BUILD = distmod.Build(erts="13.1.5", beam=b"FOR1 compiled here")
+
+
+def facts(present: dict[str, bytes], erl_erts: tuple[str, ...] = ("13.1.5",),
+          release: tuple[str, ...] = ()) -> Facts:
+    """The host's files, the ERTS beside its erl, and the entries of RELEASE's root directory."""
     files = {p: FileFact(p, True, 0o644, "root", present[p]) if p in present else FileFact(p, False)
              for p in identityplan.PATHS + (HOST.vm_args, RELEASE.vm_args)}
-    return Facts(flags=flags, files=files)
+    return Facts(files=files, erl_erts=erl_erts, listings={"/srv/rel": release})
 
 
 CONVERGED = {distmod.SOURCE_PATH: distmod.source(), distmod.ALLOWED_FILE: distmod.render_allowed(ALLOW).encode(),
@@ -47,7 +53,7 @@ def test_key_mode_writes_the_module_and_list_and_compiles_only_when_needed(prese
     f = facts(present)
     assert [w.path for w in identityplan.writes(KEY, ALLOW, f)] == writes
     want = [f"compile {distmod.MODULE} into {distmod.EBIN_DIR}"] if compiles else []
-    assert labels(identityplan.actions(KEY, HOST, f)) == want
+    assert labels(identityplan.actions(KEY, HOST, f, None)) == want
 
 
 def test_written_files_are_roots_and_readable_by_the_node():
@@ -67,10 +73,10 @@ def test_the_compile_script_installs_from_the_private_work_dir_and_stamps_last()
 
 def test_none_mode_writes_nothing_and_removes_what_key_mode_left():
     assert identityplan.writes(NONE, ALLOW, facts(CONVERGED)) == []
-    acts = identityplan.actions(NONE, HOST, facts(CONVERGED))
+    acts = identityplan.actions(NONE, HOST, facts(CONVERGED), BUILD)
     assert labels(acts) == ["remove meshbeam_dist (identity: none)"]
     assert all(f"rm -f -- {p}" in acts[0].script.render() for p in identityplan.PATHS)
-    assert identityplan.actions(NONE, HOST, facts({})) == []
+    assert identityplan.actions(NONE, HOST, facts({}), BUILD) == []
     assert identityplan.vm_args_lines(NONE) == () and identityplan.vm_args_lines(KEY) == distmod.VM_ARGS_LINES
 
 
@@ -81,34 +87,74 @@ def test_teardown_removes_only_what_is_there():
     assert distmod.SOURCE_PATH not in act.script.render()
 
 
-def test_a_release_with_an_older_erts_than_the_hosts_erlc_is_refused():
-    assert identityplan.probes(KEY, HOST) == () and identityplan.probes(NONE, RELEASE) == ()
-    assert identityplan.probes(KEY, RELEASE) == (identityplan.RELEASE_ERTS_OLDER,)
-    name, probe = identityplan.RELEASE_ERTS_OLDER.probe(KEY, RELEASE)
-    assert name == "release-erts-older" and "/srv/rel/erts-*" in probe.render()
+INSTALL = f"install {distmod.MODULE} compiled here (ERTS 13.1.5) into {distmod.EBIN_DIR}"
+COMPILE = f"compile {distmod.MODULE} into {distmod.EBIN_DIR}"
+
+
+@pytest.mark.parametrize("host, erl_erts, release, build, want, note", [
+    (HOST, ("13.1.5",), (), BUILD, INSTALL, None),
+    (HOST, ("13.2.2.5",), (), BUILD, INSTALL, None),  # a later patch release of the same major loads it
+    (HOST, ("13.1.4",), (), BUILD, COMPILE, "its node runs ERTS 13.1.4, the erl here runs ERTS 13.1.5"),
+    (HOST, ("14.0",), (), BUILD, COMPILE, "its node runs ERTS 14.0"),
+    (HOST, (), (), BUILD, COMPILE, "its node runs ERTS (unknown)"),  # no erl found beside erlc
+    (HOST, ("13.1.5", "14.0"), (), BUILD, COMPILE, "(unknown)"),  # two: which one runs is not known
+    (HOST, ("13.1.5",), (), distmod.Build(why_not="no erl on this machine"), COMPILE, "no erl on this machine"),
+    (HOST, ("13.1.5",), (), None, COMPILE, None),
+    # a mix release runs its own bundled ERTS, whatever the host's erl is
+    (RELEASE, ("14.0",), ("bin", "erts-13.1.5", "lib"), BUILD, INSTALL, None),
+    (RELEASE, ("13.1.5",), ("bin", "erts-14.0"), BUILD, COMPILE, "its node runs ERTS 14.0"),
+    (RELEASE, ("13.1.5",), ("bin", "lib"), BUILD, INSTALL, None),  # no ERTS bundled: the host's
+])
+def test_the_module_compiled_here_goes_where_the_node_loads_it(host, erl_erts, release, build, want, note):
+    f = facts({}, erl_erts, release)
+    (act,) = identityplan.actions(KEY, host, f, build)
+    assert act.label == want
+    notes = [n for n in identityplan.notes(KEY, host, f, False, build) if "its own erlc" in n]
+    assert notes == ([] if note is None else [notes[0]]) and (note is None or note in notes[0]), notes
+    if want == INSTALL:
+        script = act.script.render()
+        assert base64.b64encode(BUILD.beam).decode() in script and "erlc" not in script
+        assert f"{hashlib.sha256(BUILD.beam).hexdigest()}  -" in script
+    assert identityplan.actions(KEY, host, facts(CONVERGED, erl_erts, release), build) == []
+
+
+def test_a_release_with_an_older_erts_than_the_hosts_erlc_is_refused_when_the_host_must_compile():
+    f = facts({}, ("14.0",), ("erts-13.1.5",))
     with pytest.raises(PlanError, match="older ERTS than the host's erlc"):
-        identityplan.actions(KEY, RELEASE, facts({}, frozenset({name})))
-    assert identityplan.notes(KEY, RELEASE, facts({}), False) and not identityplan.notes(NONE, RELEASE, facts({}), False)
+        identityplan.actions(KEY, RELEASE, f, None)
+    with pytest.raises(PlanError, match="older ERTS than the host's erlc"):
+        identityplan.actions(KEY, RELEASE, f, distmod.Build(erts="14.0", beam=b"x"))
+    assert labels(identityplan.actions(KEY, RELEASE, f, BUILD)) == [INSTALL]  # compiled here by its ERTS
+    assert identityplan.listdirs(KEY, RELEASE) == ("/srv/rel",)
+    assert identityplan.listdirs(KEY, HOST) == () and identityplan.listdirs(NONE, RELEASE) == ()
+
+
+@pytest.mark.parametrize("erts, node, loads", [
+    ("13.1.5", "13.1.5", True), ("13.1.5", "13.1.6", True), ("13.1.5", "13.1", False), ("13.1.5", "14.0", False),
+    ("13.1.5", None, False), ("13.1.5", "", False), ("13.1.5", "13.x", False), ("", "13.1.5", False),
+])
+def test_a_build_loads_on_the_same_major_not_older(erts, node, loads):
+    assert distmod.Build(erts=erts, beam=b"x").loads_on(node) is loads
+    assert not distmod.Build(erts=erts).loads_on(node)  # no module: nothing loads
+
+
+def test_the_erts_fact_and_the_compile_here_read_the_same_version_of_this_machines_erl():
+    """The facts script run here by sh, and distbuild's compile with this machine's erl (Debian's
+    erlang-base, which .ci/setup installs): two ways of asking, one answer."""
+    q = Query("mb0", (), (), erl_erts=True)
+    out = subprocess.run(["sh", "-c", probes.facts_script(q).render()], capture_output=True, text=True, check=True)
+    built = distbuild.compile_here()
+    assert built.beam.startswith(b"FOR1") and not built.why_not
+    assert probes.parse_facts(out.stdout, q).erl_erts == (built.erts,)
+    assert distbuild.compile_here().beam == built.beam  # deterministic: the same source, the same bytes
 
 
 def test_a_running_node_is_told_it_changes_mode_at_its_next_restart():
     def with_vm(text: bytes) -> Facts:
         f = facts({})
         return replace(f, files={**f.files, HOST.vm_args: FileFact(HOST.vm_args, True, 0o644, "root", text)})
-    (note,) = identityplan.notes(KEY, HOST, with_vm(b"+K true\n"), node_running=True)
+    (note,) = identityplan.notes(KEY, HOST, with_vm(b"+K true\n"), True, None)
     assert "from its next restart on" in note
-    assert identityplan.notes(KEY, HOST, with_vm(b"-proto_dist meshbeam\n"), node_running=True) == []
-    assert identityplan.notes(KEY, HOST, with_vm(b"+K true\n"), node_running=False) == []
-    assert identityplan.notes(NONE, HOST, with_vm(b"+K true\n"), node_running=True) == []
-
-
-@pytest.mark.parametrize("bundled, older", [("erts-1.0", True), ("erts-999.0.1", False), (None, False)])
-def test_the_erts_probe_compares_major_versions_with_the_hosts_erl(tmp_path, bundled, older):
-    """Run here with a local sh against this machine's erl (Debian's erlang-base, which .ci/setup installs)."""
-    rel = tmp_path / "rel"
-    (rel / "releases" / "0.1.0").mkdir(parents=True)
-    if bundled:
-        (rel / bundled).mkdir()
-    host = replace(RELEASE, vm_args=f"{rel}/releases/0.1.0/vm.args")
-    _, probe = identityplan.RELEASE_ERTS_OLDER.probe(KEY, host)
-    assert (subprocess.run(["sh", "-c", probe.render()]).returncode == 0) == older
+    assert identityplan.notes(KEY, HOST, with_vm(b"-proto_dist meshbeam\n"), True, None) == []
+    assert identityplan.notes(KEY, HOST, with_vm(b"+K true\n"), False, None) == []
+    assert identityplan.notes(NONE, HOST, with_vm(b"+K true\n"), True, None) == []

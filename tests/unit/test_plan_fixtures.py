@@ -28,7 +28,9 @@ from meshbeam.plantypes import Facts, FileFact, HostPlan, Query
 PLANS = Path(__file__).parent.parent / "fixtures" / "plans"
 KEYS = PLANS / "keys"  # test-only keys: member i of a case (hosts, then peers) gets the i-th of its backend
 CASES = sorted(PLANS.glob("*/*.yaml"))
-FACT_KEYS = ("tools", "flags", "iface_addrs", "homes", "files", "listings", "converged")
+FACT_KEYS = ("tools", "flags", "iface_addrs", "homes", "files", "listings", "erl_erts", "converged")
+HERE_KEYS = ("erts", "why_not")
+HERE_BEAM = b"FOR1 (compiled here)"
 FILE_KEYS = ("path", "exists", "mode", "owner", "content", "rendered", "before", "problem", "actor", "extra")
 EXPECT_KEYS = ("writes", "removes", "actions", "notes", "error")
 WRITE_KEYS = ("path", "reason", "mode", "owner", "secret", "actor", "content", "contains", "not_contains")
@@ -138,7 +140,17 @@ def _file(e: dict[str, Any], where: str, base: FileFact) -> FileFact:
                    content=_typed(e.get("content", ""), str, f"{where}.content").encode())
 
 
-def load_facts(spec: Any, mesh: Mesh, host: Host, store: KeyStore) -> Facts:
+def load_here(spec: Any) -> distmod.Build:
+    """The case's `here`: meshbeam_dist as compiled on the operator's machine, by ERTS `erts`, or `why_not`."""
+    e = _mapping(spec, "here", optional=HERE_KEYS)
+    if len(e) != 1:
+        raise FixtureError("here: give one of erts (the module compiled here) or why_not (it was not)")
+    if "erts" in e:
+        return distmod.Build(erts=_typed(e["erts"], str, "here.erts"), beam=HERE_BEAM)
+    return distmod.Build(why_not=_typed(e["why_not"], str, "here.why_not"))
+
+
+def load_facts(spec: Any, mesh: Mesh, host: Host, store: KeyStore, here: distmod.Build | None) -> Facts:
     """The one place a fixture's facts become Facts: what remote.gather would return for the host's query.
 
     Every queried path is absent unless `files` lists it; tools default to every tool the query asks for;
@@ -185,18 +197,21 @@ def load_facts(spec: Any, mesh: Mesh, host: Host, store: KeyStore) -> Facts:
     listings: dict[str, tuple[str, ...]] = {d: () for d in q.listdirs}
     for d, names in _mapping(spec.get("listings", {}), "facts.listings", optional=q.listdirs).items():
         listings[d] = tuple(_strings(names, f"facts.listings.{d}"))
+    erl_erts = tuple(_strings(spec.get("erl_erts", []), "facts.erl_erts"))
+    if erl_erts and not q.erl_erts:
+        raise FixtureError("facts.erl_erts: this host's query does not read the ERTS version (no vm_args, or identity none)")
     facts = Facts(tools=frozenset(tools), flags=frozenset(flags),
                   iface_addrs=tuple(_strings(spec.get("iface_addrs", []), "facts.iface_addrs")),
-                  homes=_typed(homes, dict, "facts.homes"), files=files, listings=listings,
+                  homes=_typed(homes, dict, "facts.homes"), files=files, listings=listings, erl_erts=erl_erts,
                   probed=frozenset(probes))
     converged = _typed(spec.get("converged", False), bool, "facts.converged")
     if not (rendered or converged):
         return facts
-    return replace(facts, files=_as_up_left(mesh, host, store, facts, rendered, listed if converged else None))
+    return replace(facts, files=_as_up_left(mesh, host, store, facts, here, rendered, listed if converged else None))
 
 
-def _as_up_left(mesh: Mesh, host: Host, store: KeyStore, facts: Facts, rendered: dict[str, dict[str, Any]],
-                listed: set[str] | None) -> dict[str, FileFact]:
+def _as_up_left(mesh: Mesh, host: Host, store: KeyStore, facts: Facts, here: distmod.Build | None,
+                rendered: dict[str, dict[str, Any]], listed: set[str] | None) -> dict[str, FileFact]:
     """The files after an `up` on a host that had none but the `before` of the `rendered` ones (on systemd if the
     flags say so): the `rendered` ones; with `listed` (converged) also every file that up writes and the fixture
     does not list, and the module its compile action makes. The files the fixture gives as they are now stay."""
@@ -205,7 +220,7 @@ def _as_up_left(mesh: Mesh, host: Host, store: KeyStore, facts: Facts, rendered:
              for p, f in facts.files.items()}
     before = replace(facts, tools=frozenset(queried.tools), flags=facts.flags & {"systemd"}, files=start)
     try:
-        up = plan.build(mesh, host, store, before)
+        up = plan.build(mesh, host, store, before, here)
     except MeshbeamError as e:
         raise FixtureError(f"facts: `up` on the files before it refused ({e}); list the files instead") from None
     written = {w.old.path if w.old else w.path: w for w in up.writes}
@@ -218,7 +233,8 @@ def _as_up_left(mesh: Mesh, host: Host, store: KeyStore, facts: Facts, rendered:
         files[key] = replace(files[key], exists=True, content=w.content,
                              mode=_mode(e["mode"], f"facts.files ({key}).mode") if "mode" in e else w.mode,
                              owner=_typed(e.get("owner", w.owner), str, f"facts.files ({key}).owner"))
-    if listed is not None and any(a.label.startswith(f"compile {distmod.MODULE}") for a in up.actions):
+    if listed is not None and any(a.label.startswith((f"compile {distmod.MODULE}", f"install {distmod.MODULE}"))
+                                  for a in up.actions):
         stamp = f"{hashlib.sha256(distmod.source()).hexdigest()}\n".encode()
         for path, content in ((distmod.BEAM_PATH, b"FOR1 (compiled)"), (identityplan.STAMP_PATH, stamp)):
             if path not in listed:
@@ -301,7 +317,7 @@ def compare(spec: Any, p: HostPlan, shown: Callable[[str], str]) -> list[str]:
 
 def run_case(data: Any, directory: Path) -> list[str]:
     """Plan one fixture (parsed) and return its differences from `expect`; FixtureError for a malformed one."""
-    case = _mapping(data, "the case", ("description", "inventory", "host", "run", "expect"), ("facts",))
+    case = _mapping(data, "the case", ("description", "inventory", "host", "run", "expect"), ("facts", "here"))
     _typed(case["description"], str, "description")
     mesh, store = build_inventory(case["inventory"], directory)
     try:
@@ -310,13 +326,14 @@ def run_case(data: Any, directory: Path) -> list[str]:
         raise FixtureError(f"host: {e}") from None
     if case["run"] not in ("up", "down"):
         raise FixtureError(f"run: {case['run']!r} is neither up (plan.build) nor down (plan.teardown)")
-    facts = load_facts(case.get("facts", {}), mesh, host, store)
+    here = load_here(case["here"]) if "here" in case else None
+    facts = load_facts(case.get("facts", {}), mesh, host, store, here)
     expect = _mapping(case["expect"], "expect", optional=EXPECT_KEYS)
     if "error" in expect and len(expect) > 1:
         raise FixtureError("expect: `error` stands alone (a refused plan has no writes, actions or notes)")
     shown = shown_path(plan.query(mesh, host))
     try:
-        p = (plan.build if case["run"] == "up" else plan.teardown)(mesh, host, store, facts)
+        p = plan.build(mesh, host, store, facts, here) if case["run"] == "up" else plan.teardown(mesh, host, store, facts)
     except MeshbeamError as e:
         if "error" not in expect:
             return [f"the planner refused: {e}"]
