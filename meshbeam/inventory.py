@@ -20,8 +20,8 @@ from typing import Any
 from . import backends, units
 from .errors import InputError
 from .fields import (DEFAULT_MTU, SSH_PORT, check_interface, check_name, check_node_name, check_public_key,
-                     check_run_user, check_vm_args, invalid, ipv4_int, one_of, parse_cidr, parse_endpoint, parse_mtu,
-                     parse_port, parse_ssh_target, printable, show)
+                     check_run_user, check_vm_args, format_host_port, invalid, ipv4_int, one_of, parse_cidr,
+                     parse_endpoint, parse_mtu, parse_port, parse_ssh_target, printable, show)
 from .firewall import EPMD_PORT
 
 MESH_FILE = "mesh.yaml"
@@ -238,31 +238,15 @@ def from_dict(data: Any, where: str = MESH_FILE) -> Mesh:
     m = _known(_get(data, "mesh", dict, where), MESH_FIELDS, mw)
     hosts_raw = _get(data, "hosts", list, where, [])
     peers_raw = _get(data, "peers", list, where, [])
-    hosts = []
-    for hw, h in _mappings(hosts_raw, where, "hosts", HOST_FIELDS):
-        hosts.append(
-            Host(
-                name=_get(h, "name", str, hw),
-                ssh=_get(h, "ssh", str, hw),
-                address=_get(h, "address", str, hw),
-                endpoint=_get(h, "endpoint", str, hw),
-                public_key=_get(h, "public_key", str, hw),
-                node_name=_get(h, "node_name", str, hw, "app"),
-                vm_args=_get(h, "vm_args", str, hw, None),
-                run_user=_get(h, "run_user", str, hw, "root"),
-                mix_release=_get(h, "mix_release", bool, hw, False),
-                service=_get(h, "service", str, hw, None),
-            )
-        )
-    peers = []
-    for pw, p in _mappings(peers_raw, where, "peers", PEER_FIELDS):
-        peers.append(
-            Peer(
-                name=_get(p, "name", str, pw),
-                address=_get(p, "address", str, pw),
-                public_key=_get(p, "public_key", str, pw),
-            )
-        )
+    hosts = [Host(name=_get(h, "name", str, hw), ssh=_get(h, "ssh", str, hw), address=_get(h, "address", str, hw),
+                  endpoint=_get(h, "endpoint", str, hw), public_key=_get(h, "public_key", str, hw),
+                  node_name=_get(h, "node_name", str, hw, "app"), vm_args=_get(h, "vm_args", str, hw, None),
+                  run_user=_get(h, "run_user", str, hw, "root"), mix_release=_get(h, "mix_release", bool, hw, False),
+                  service=_get(h, "service", str, hw, None))
+             for hw, h in _mappings(hosts_raw, where, "hosts", HOST_FIELDS)]
+    peers = [Peer(name=_get(p, "name", str, pw), address=_get(p, "address", str, pw),
+                  public_key=_get(p, "public_key", str, pw))
+             for pw, p in _mappings(peers_raw, where, "peers", PEER_FIELDS)]
     mesh = Mesh(
         backend=_get(m, "backend", str, mw, "wireguard"),
         cidr=_get(m, "cidr", str, mw),
@@ -309,16 +293,21 @@ def _check_mesh(mesh: Mesh) -> ipaddress.IPv4Network:
     return net
 
 
-def _check_host(mesh: Mesh, h: Host) -> int:
-    """Check a host's own fields; returns its SSH port."""
-    _, _, port = parse_ssh_target(h.ssh)
-    host, _ = parse_endpoint(h.endpoint)
+def _check_host(mesh: Mesh, h: Host, settled: set[tuple[Any, ...]]) -> int:
+    """Check a host's own fields; returns its SSH port. `settled` holds the node settings found
+    valid so far: the hosts of one application share them, so each set is checked once."""
+    _, address, port = parse_ssh_target(h.ssh)
+    # The usual endpoint, the SSH address at the mesh port, is as valid as they are: parsed only if not.
+    host = address if h.endpoint == format_host_port(address, mesh.port) else parse_endpoint(h.endpoint)[0]
     if not backends.of(mesh.backend).ipv6_endpoints and ":" in host:
         raise invalid("endpoint", h.endpoint, f"the {mesh.backend} mesh is IPv4-only (AddressFamily = ipv4)")
+    if type(h.mix_release) is not bool:  # noqa: E721 (before the set below, where 1 == True)
+        raise invalid("mix_release", h.mix_release, "must be true or false")
+    settings = (h.node_name, h.run_user, h.vm_args, h.mix_release, h.service)
+    if settings in settled:
+        return port or SSH_PORT
     check_node_name(h.node_name)
     check_run_user(h.run_user)
-    if type(h.mix_release) is not bool:  # noqa: E721
-        raise invalid("mix_release", h.mix_release, "must be true or false")
     if h.vm_args is not None:
         check_vm_args(h.vm_args)
     if h.service is not None:
@@ -327,6 +316,7 @@ def _check_host(mesh: Mesh, h: Host) -> int:
             raise invalid("service", h.service, "names the unit that runs the node: give vm_args too")
     if h.mix_release and not re.fullmatch(r"/.+/releases/[^/]+/vm\.args", h.vm_args or ""):
         raise invalid("vm_args", h.vm_args, "a mix release's vm_args is RELEASE/releases/VSN/vm.args")
+    settled.add(settings)
     return port or SSH_PORT
 
 
@@ -339,6 +329,7 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
     seen_addrs: dict[str, str] = {}
     seen_nodes: set[str] = set()
     clash: tuple[int, Host | Peer] | None = None  # the first host whose SSH port is dist_port
+    settled: set[tuple[Any, ...]] = set()
     members = [("hosts", i, m) for i, m in enumerate(mesh.hosts)] + [("peers", i, m) for i, m in enumerate(mesh.peers)]
     tinc_names: dict[str, str] | None = {} if backends.of(mesh.backend).underscore_names else None
     for kind, i, m in members:
@@ -363,7 +354,7 @@ def validate(mesh: Mesh, where: str = MESH_FILE) -> None:
             check_public_key(mesh.backend, m.public_key)
             if tinc_names is not None:
                 claim_tinc_name(m.name, tinc_names)
-            if isinstance(m, Host) and _check_host(mesh, m) == mesh.dist_port and clash is None:
+            if isinstance(m, Host) and _check_host(mesh, m, settled) == mesh.dist_port and clash is None:
                 clash = i, m
         except InputError as e:  # a try per member, not a context manager: this loop runs for every member
             raise InputError(f"{where}: {kind}[{i}]{f' ({m.name})' if named else ''}: {e}") from None

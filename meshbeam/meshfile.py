@@ -27,7 +27,8 @@ from .inventory import Mesh
 # Plain scalars of these characters need no quotes, cannot hold a comment (' #'), a mapping
 # (': ') or an indicator at either end; a key is also a word.
 SAFE_FIRST = "A-Za-z0-9/+"
-_SAFE = re.compile(rf"[{SAFE_FIRST}][A-Za-z0-9/_.@+=:-]*(?<!:)")
+_SAFE_NEXT = "A-Za-z0-9/_.@+=:-"
+_SAFE = re.compile(rf"[{SAFE_FIRST}][{_SAFE_NEXT}]*(?<!:)")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _STR, _INT, _BOOL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool"))
@@ -54,6 +55,7 @@ RESOLVERS = (
                   "                     :[0-9][0-9] :[0-9][0-9] (?:\\.[0-9]*)?\n"
                   "                     (?:[ \\t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$", re.X, "0123456789"),
 )
+_RESOLVED = frozenset("".join(firsts for *_, firsts in RESOLVERS))  # where a non-string may start
 
 
 @functools.cache
@@ -71,10 +73,19 @@ class _Outside(Exception):
     """The text or value is outside the subset: PyYAML handles it."""
 
 
-@functools.cache  # asked for each value as it is read, and again as it is written back
+# The values read from mesh.yaml. Its strings are plain scalars that YAML reads as strings, so
+# writing the file back checks only new values (the numbers and booleans here equal no string).
+_PLAIN: set[Any] = set()
+
+
 def _tag(text: str) -> str:
     if not _SAFE.fullmatch(text):
         raise _Outside
+    return _resolve(text)
+
+
+def _resolve(text: str) -> str:
+    """The tag YAML gives a plain scalar of the safe set."""
     for tag, pattern in resolvers().get(text[0], ()):
         if pattern.match(text):
             return tag
@@ -82,7 +93,8 @@ def _tag(text: str) -> str:
 
 
 def _scalar(text: str) -> Any:
-    tag = _tag(text)
+    """A plain scalar of the safe set as YAML reads it: a string, a decimal or a boolean."""
+    tag = _resolve(text)
     if tag == _STR:
         return text
     if tag == _INT and _DECIMAL.fullmatch(text):
@@ -98,53 +110,62 @@ def _is_key(text: str) -> bool:
     return bool(_KEY.fullmatch(text)) and _tag(text) == _STR
 
 
+# A top-level key and its block: `key: []`, or `key:` then lines of pairs, indented or starting
+# an entry ("- "), each value of the safe characters (that none ends in ':' is _block's check).
+# So the block's text splits at "\n- " (entries), "\n  " and ": " (pairs) with no ambiguity.
+_SECTION = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*):(?: \[\]\n|\n((?:[ -] [A-Za-z_][A-Za-z0-9_]*: "
+                      rf"[{SAFE_FIRST}][{_SAFE_NEXT}]*\n)*))")
+_COMMENT = re.compile(r"^ *#.*\n|^\n", re.M)  # full-line comments and empty lines carry no data
+
+
 def parse(text: str) -> dict[str, Any] | None:
     """The data of a mesh.yaml in the subset, exactly as yaml.safe_load would give it; else None."""
+    if not text.endswith("\n"):
+        text += "\n"
+    pos = 0
+    while text.startswith(("#", "\n"), pos):  # the header
+        pos = text.index("\n", pos) + 1
+    if text.find("#", pos) >= 0 or text.find("\n\n", pos) >= 0:  # no safe value holds a '#'
+        text, pos = _COMMENT.sub("", text[pos:]), 0
     data: dict[str, Any] = {}
-    top: str | None = None  # the top-level key whose indented block is being read
-    block: list[Any] | dict[str, Any] | None = None  # its value, once its first line said which
-    item: dict[str, Any] | None = None  # the list entry being filled
     try:
-        for line in text.split("\n"):
-            # The common lines first: a pair of a block, then an entry's first pair. A line is
-            # read once, so every check is inline; a member is about ten lines.
-            head = line[:2]
-            if head == "  " and line[2:3] not in (" ", "#", ""):
-                into = item if type(block) is list else block
-                if into is None:
-                    if block is not None or top is None:
-                        raise _Outside
-                    block = into = data[top] = {}
-            elif head == "- ":
-                if block is None:
-                    if top is None:
-                        raise _Outside
-                    block = data[top] = []
-                elif type(block) is not list:
-                    raise _Outside
-                item = into = {}
-                block.append(item)
-            elif not line or line.lstrip(" ").startswith("#"):
-                continue  # full-line comments and empty lines carry no data
-            elif line[0] in " -":
-                raise _Outside
-            else:
-                name, sep, rest = line.partition(":")
-                if not sep or name in data or not _is_key(name) or rest not in ("", " []"):
-                    raise _Outside
-                data[name] = [] if rest else None
-                top = None if rest else name  # `[]` closes its block
-                block = item = None
-                continue
-            key, sep, value = line[2:].partition(": ")
-            if not sep or key in into or not _is_key(key):
-                raise _Outside
-            into[key] = _scalar(value)
+        while pos < len(text):
+            m = _SECTION.match(text, pos)
+            if not m or m[1] in data or not _is_key(m[1]):
+                return None
+            pos = m.end()
+            data[m[1]] = [] if m[2] is None else _block(m[2])
     except _Outside:
         return None
-    if any(value is None for value in data.values()):
-        return None  # a key with nothing below it is null: left to PyYAML and from_dict's message
-    return data
+    return data or None  # no key at all: PyYAML reads None
+
+
+def _block(text: str) -> list[dict[str, Any]] | dict[str, Any]:
+    """A block's lines as a list of mappings (entries starting with "- ") or as one mapping."""
+    if ":\n" in text:
+        raise _Outside  # a value ending in ':'
+    if text.startswith("- "):
+        block: list[dict[str, Any]] | dict[str, Any] = [_mapping(entry) for entry in text[2:-1].split("\n- ")]
+        keys = set().union(*block)
+    elif text and "\n- " not in text:
+        block = _mapping(text[2:-1])
+        keys = set(block)
+    else:
+        raise _Outside  # nothing below the key (null), or a mapping that turns into a list
+    if not all(map(_is_key, keys)):
+        raise _Outside  # a key that YAML reads as no string (`yes:`)
+    return block
+
+
+def _mapping(text: str) -> dict[str, Any]:
+    """'key: value\\n  key: value' (first indent or dash cut off, last newline too) as a dict."""
+    words = text.replace("\n  ", ": ").split(": ")  # key, value, key, value...: neither holds ': '
+    # A value is a string unless a resolver (they start with few characters) says otherwise.
+    entry = {k: _scalar(v) if v[0] in _RESOLVED else v for k, v in zip(words[::2], words[1::2])}
+    if 2 * len(entry) != len(words):
+        raise _Outside  # a key written twice
+    _PLAIN.update(entry.values())
+    return entry
 
 
 def load(directory: Path) -> Mesh:
@@ -164,7 +185,7 @@ def _line(key: str, value: Any) -> str:
         text = "true" if value else "false"
     elif type(value) is int:
         text = str(value)
-    elif type(value) is str and _tag(value) == _STR:
+    elif type(value) is str and (value in _PLAIN or _tag(value) == _STR):
         text = value
     else:
         raise _Outside
@@ -178,7 +199,7 @@ def _members(key: str, entries: list[dict[str, Any]]) -> str:
     for entry in entries:
         if not entry:
             raise _Outside
-        out.append("- " + "  ".join(_line(k, v) for k, v in entry.items()))
+        out.append("- " + "  ".join(map(_line, entry, entry.values())))
     return "".join(out)
 
 

@@ -102,9 +102,10 @@ class Added:
 
 def _free_addresses(mesh: Mesh) -> Iterator[str]:
     """The free host addresses of the mesh CIDR, lowest first."""
-    used = {m.address for m in mesh.members}
-    for addr in mesh.network.hosts():
-        text = str(addr)
+    used = {m.address for m in mesh.members}  # canonical dotted quads (validate)
+    net = mesh.network
+    for n in range(int(net.network_address) + 1, int(net.broadcast_address)):
+        text = ".".join(map(str, n.to_bytes(4, "big")))  # no address object: a large mesh walks past many
         if text not in used:
             yield text
     raise InputError(f"the mesh CIDR {mesh.cidr} is exhausted: no free address for another member")

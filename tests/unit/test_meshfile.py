@@ -78,6 +78,20 @@ HAND_EDITED = [
     "hosts:\n- name: a\n  vm_args: ~\n",
     "hosts:\n-  name: a\n",
     "mesh:\n  cidr: 198.18.0.0/16\n# a comment\n  epmd: mesh\n",
+    "",
+    "\n",
+    "# nothing but a comment\n",
+    "mesh:\n  cidr: a:\n",
+    "mesh:\n  cidr: a:\n  port: 1\n",
+    "hosts:\n- name: a\n   \n",
+    "hosts:\n- name: a\n- name: b\n  name: c\n",
+    "hosts:\n- yes: b\n",
+    "hosts:\n- name: a\n  - ssh: b\n",
+    "hosts:\n- name: a\nhosts: []\n",
+    "mesh:\n  port: 1\n- name: a\n",
+    "hosts:\n- name: a # c\n",
+    "hosts:\n- name: a\n  ssh: 1.5\n",
+    "hosts:\n- name: a\n  ssh: 2001-12-14\n",
 ]
 
 
@@ -90,6 +104,69 @@ def test_anything_else_is_left_to_pyyaml_or_read_the_same(text):
         assert parsed is None
         return
     assert parsed is None or parsed == expected
+
+
+READ_FAST = [
+    "# header\n\nmesh:\n  port: 1\n",  # an empty line after the header
+    "mesh:\n  port: 1",  # no newline at the end
+    "hosts:\n# c\n- name: a\n  # c\n  ssh: b\n\n- name: c\npeers: []\n",  # comments and empty lines inside
+    "peers: []\nmesh:\n  mix: true\n  port: 51820\n",  # any order; a boolean, a number
+    "hosts:\n- name: 123x\n  ssh: 198.18.0.1\n  k: 1.2.3.4:5\n",  # strings of digits
+]
+
+
+@pytest.mark.parametrize("text", READ_FAST)
+def test_the_subset_is_read_without_pyyaml(text):
+    parsed = meshfile.parse(text)
+    assert parsed is not None and parsed == yaml.safe_load(text)
+
+
+def _mutated(rng: random.Random, text: str) -> str:
+    snippets = ["# c", "  # c", "", " ", "\t", "- ", "  x: 1", "- name: a", "peers: []", "hosts:", "  port: 0x1F",
+                "  name: yes", "  name: 'q'", "---", "  a: 1.5", "  a: null", "  a:", "  b: x:", "  mix_release: true"]
+    lines = text.split("\n")
+    for _ in range(rng.randint(1, 3)):
+        i, choice = rng.randrange(len(lines)), rng.random()
+        if choice < 0.4:
+            lines.insert(i, rng.choice(snippets))
+        elif choice < 0.6:
+            del lines[i]
+        elif choice < 0.8:
+            j = rng.randrange(len(lines))
+            lines[i], lines[j] = lines[j], lines[i]
+        else:
+            lines[i] += rng.choice([" ", ":", " #x", "\r", "x"])
+    return "\n".join(lines)
+
+
+def test_a_hand_edited_file_is_read_as_pyyaml_reads_it_or_left_to_it():
+    rng, fast = random.Random(5), 0
+    for seed in range(300):
+        plain = Mesh(cidr="198.18.0.0/16", hosts=tuple(
+            Host(name=f"h{i}", ssh=f"root@198.51.100.{i}", address=f"198.18.0.{i + 1}",
+                 endpoint=f"198.51.100.{i}:51820", public_key="A" * 43 + "=",
+                 vm_args=rng.choice([None, "/srv/vm.args"]), mix_release=rng.random() < 0.3)
+            for i in range(rng.randint(0, 3))))
+        text = _mutated(rng, inventory.dump(plain if seed % 3 else random_mesh(rng, 2)))
+        parsed = meshfile.parse(text)
+        try:
+            expected = yaml.safe_load(text)
+        except yaml.YAMLError:
+            assert parsed is None, text
+            continue
+        assert parsed is None or parsed == expected, text
+        fast += parsed is not None
+    assert fast > 20  # the subset is not left to PyYAML wholesale
+
+
+def test_a_string_that_reads_as_a_number_is_never_written_plain():
+    """Values read from a file are trusted when written back; a number or a boolean read there
+    must not vouch for the string of its digits or 'true'."""
+    assert meshfile.parse("mesh:\n  port: 123\n  flag: true\n") == {"mesh": {"port": 123, "flag": True}}
+    for name, written in (("123", "'123'"), ("true", "'true'")):
+        mesh = Mesh(hosts=(Host(name=name, ssh="web", address="198.18.0.1", endpoint="web:1", public_key="k"),))
+        assert meshfile.dump(mesh) == inventory.dump(mesh)
+        assert f"- name: {written}\n" in meshfile.dump(mesh)
 
 
 def test_the_copied_resolvers_are_pyyamls_own():

@@ -8,7 +8,11 @@ traceback, the inventory byte-identical (keys/ included), and no render output d
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import os
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -508,3 +512,32 @@ def test_tinc_names_that_map_to_one_are_refused(tinc_inv, tmp_path):
                             "'web_1' and 'web-1'")
     set_field(tinc_inv, "hosts.1.name", "a-b")
     refused_everywhere(tinc_inv, tmp_path / "rendered", "hosts[1] (a-b)", "'a-b' and 'a_b'")
+
+
+def test_a_wireguard_key_is_exactly_the_base64_of_32_bytes():
+    """fields checks a key with a regular expression: it must take what base64 round-trips to
+    32 bytes, and nothing else (a changed, missing or extra character; a last character with bits
+    that decoding would drop)."""
+
+    def round_trips(key: str) -> bool:
+        try:
+            raw = base64.b64decode(key, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return len(raw) == 32 and base64.b64encode(raw).decode() == key
+
+    def accepted(key: str) -> bool:
+        try:
+            fields.check_public_key("wireguard", key)
+        except InputError:
+            return False
+        return True
+
+    rng, alphabet = random.Random(3), "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n\x00é"
+    keys = ["A" * 42 + c + "=" for c in alphabet]
+    for _ in range(3000):
+        key, i = base64.b64encode(os.urandom(32)).decode(), rng.randrange(44)
+        keys += [key, key[:i] + rng.choice(alphabet) + key[i + 1:], key[:-1], key + "=", key[:-2] + "=="]
+    assert sum(map(round_trips, keys)) > 3000
+    for key in keys:
+        assert accepted(key) == round_trips(key), ascii(key)
