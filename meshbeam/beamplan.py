@@ -99,6 +99,10 @@ def layer(mesh: Mesh, host: Host, cookie: str, facts: Facts,
     """The BEAM part of a host's plan: its writes, its actions and the notes shown with it; `build` is
     meshbeam_dist as compiled on the operator's machine (identityplan)."""
     assert host.vm_args
+    if host.mix_release and cookie.startswith("-"):
+        raise PlanError(f"{host.name}: the cluster cookie starts with '-', and the release's start script passes it "
+                        "as --cookie, which erl takes for a flag (the node would boot with another cookie): run "
+                        "`meshbeam rotate-keys --cookie` (cookies made now never start with '-')")
     original = (facts.files[host.vm_args].content or b"").decode()
     dist = settings(mesh, host)
     vmargs_includes.check(original, _included(host, facts)[0])

@@ -19,18 +19,25 @@ def rotate_keys(
     names: Annotated[list[str] | None, typer.Argument(help="Members to rotate.", show_default=False)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Rotate every member's keypair and the preshared keys.")] = False,
     psk: Annotated[bool, typer.Option("--psk", help="A new preshared-key secret: every pair's key changes.")] = False,
+    cookie: Annotated[bool, typer.Option("--cookie", help="A new cluster cookie: every node restarts to use it.")] = False,
     dir: DirOpt = DEFAULT_DIR,
 ) -> None:
-    """New keypairs and preshared keys; `meshbeam up` then rolls them out, tunnels recover by themselves."""
+    """New keypairs, preshared keys or cookie; `meshbeam up` then rolls them out, tunnels recover by themselves."""
     if names and all_:
         raise InputError("name the members to rotate, or pass --all (not both)")
-    if not (names or all_ or psk):
-        raise InputError("name the members to rotate, or pass --all or --psk")
-    mesh, rewritten, notes = ops.rotate_keys(open_store(dir), None if all_ else (names or []), psk=psk or all_)
+    if not (names or all_ or psk or cookie):
+        raise InputError("name the members to rotate, or pass --all, --psk or --cookie")
+    mesh, rewritten, notes = ops.rotate_keys(open_store(dir), None if all_ else (names or []), psk=psk or all_,
+                                             cookie=cookie)
     done = [f"new keypairs for {'every member' if all_ else ', '.join(names or [])}"] if names or all_ else []
     if psk or all_:
         done.append("a new preshared key for every pair")
+    if cookie:
+        done.append("a new cluster cookie")
     out.print(f"{' and '.join(done)}; the old keys are destroyed. Run `meshbeam up` to roll them out")
+    if cookie:
+        out.print("a node reads the cookie when it boots: restart every node after `up` (a node on the old cookie "
+                  "and one on the new cannot connect); roaming peers need the new keys/cookie too")
     print_notes(notes)
     for path in rewritten:
         out.print(f"rewrote {path}: copy it to that peer again, or it cannot reach the mesh")

@@ -76,8 +76,9 @@ def public_key(private_b64: str) -> str:
 
 
 def generate_cookie() -> str:
-    """256 bits from the OS CSPRNG, URL-safe: printable ASCII well under the atom limit of 255."""
-    return secrets.token_urlsafe(32)
+    """256 bits from the OS CSPRNG in hex: never a leading '-', which erl's -setcookie (and a mix
+    release's --cookie, which becomes it) takes for the next flag, booting with another cookie."""
+    return secrets.token_hex(32)
 
 
 def check_public_key(text: str, where: str) -> None:
@@ -216,6 +217,10 @@ class KeyStore:
         if LEGACY_PSK_FILE in self._pending or self._files.exists(LEGACY_PSK_FILE):
             self._pending[LEGACY_PSK_FILE] = None
         self._base = None
+
+    def new_cookie(self) -> None:
+        """Stage a new cluster cookie."""
+        self._pending[COOKIE_FILE] = encode_text(generate_cookie())
 
     def needs_psk_migration(self) -> bool:
         """True for a keystore of the old format (stored keys per pair, or no secret)."""

@@ -361,9 +361,10 @@ def _prune(out: Path, kept: set[str]) -> int:
     return removed
 
 
-def rotate_keys(store: KeyStore, names: list[str] | None, *, psk: bool = False) -> tuple[Mesh, list[Path], list[str]]:
-    """New keypairs for NAMES (or every member, `names=None`), or with `psk` a new preshared-key
-    secret (every pair's key changes), or both.
+def rotate_keys(store: KeyStore, names: list[str] | None, *, psk: bool = False,
+                cookie: bool = False) -> tuple[Mesh, list[Path], list[str]]:
+    """New keypairs for NAMES (or every member, `names=None`), with `psk` a new preshared-key
+    secret (every pair's key changes), with `cookie` a new cluster cookie.
 
     Only the inventory changes here; `meshbeam up` rolls the keys out. Returns the new mesh,
     the roaming peers' config files that were rewritten (they must be copied again) and notes.
@@ -378,6 +379,8 @@ def rotate_keys(store: KeyStore, names: list[str] | None, *, psk: bool = False) 
             txn.keys.put_member_key(name, private)
         if psk:
             txn.keys.new_psk_secret()
+        if cookie:
+            txn.keys.new_cookie()
         new = replace(
             mesh,
             hosts=tuple(replace(h, public_key=fresh[h.name][1]) if h.name in fresh else h for h in mesh.hosts),

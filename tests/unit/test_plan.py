@@ -121,3 +121,33 @@ def test_up_backs_up_each_replaced_file_once_before_changing_it(inv):
     files[backup] = FileFact(backup, True, 0o600, "root", b.content)
     again = plan.build(mesh, host, KeyStore(inv), replace(facts, files=files))
     assert backup not in [w.path for w in again.writes], "the first backup is never overwritten"
+
+
+class _Cookie:
+    """Secrets with a chosen cookie (a cluster made before cookies were hex could hold any URL-safe one)."""
+
+    def __init__(self, store: KeyStore, cookie: str) -> None:
+        self.store, self._cookie = store, cookie
+
+    def cookie(self) -> str:
+        return self._cookie
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+
+@pytest.mark.parametrize("mix_release", [True, False])
+def test_a_cookie_starting_with_a_dash_is_refused_only_where_it_goes_on_a_command_line(inv, mix_release):
+    """A mix release's start script passes the cookie as --cookie, which erl would read as a flag
+    (tests/unit/test_keys.py shows it); ~/.erlang.cookie holds it as a file, where a '-' is harmless."""
+    mesh = inventory.load(inv)
+    host = replace(mesh.host("s3"), vm_args="/srv/rel/releases/0.1.0/vm.args" if mix_release else "/srv/app/vm.args",
+                   mix_release=mix_release)
+    q = plan.query(mesh, host)
+    facts = Facts(frozenset(q.tools), frozenset({"iface"}), (), {"root": "/root"}, {p: FileFact(p, False) for p in q.paths})
+    secrets = _Cookie(KeyStore(inv), "-" + "a" * 63)
+    if mix_release:
+        with pytest.raises(plan.PlanError, match="starts with '-'.*rotate-keys --cookie"):
+            plan.build(mesh, host, secrets, facts)
+    else:
+        assert any(w.content == secrets.cookie().encode() for w in plan.build(mesh, host, secrets, facts).writes)
