@@ -126,12 +126,14 @@ def actions(mesh: Mesh, host: Host, facts: Facts, build: distmod.Build | None) -
         return _removal(facts, "remove meshbeam_dist (identity: none)")
     if module_current(facts):
         return []
-    if build is not None and build.loads_on(node_erts(host, facts)):
+    node_version = node_erts(host, facts)
+    if build is not None and build.loads_on(node_version):
         return [Action(f"install {distmod.MODULE} compiled here (ERTS {build.erts}) into {distmod.EBIN_DIR}",
                        install_script(build.beam))]
-    node, erlc = distmod.erts_version(node_erts(host, facts) or ""), distmod.erts_version(_only(facts.erl_erts) or "")
-    if release_root(host) is not None and node and erlc and node[0] < erlc[0]:
-        raise PlanError(f"{host.name}: the release under {release_root(host)} bundles an older ERTS than the "
+    node, erlc = distmod.erts_version(node_version or ""), distmod.erts_version(_only(facts.erl_erts) or "")
+    root = release_root(host)
+    if root is not None and node and erlc and node[0] < erlc[0]:
+        raise PlanError(f"{host.name}: the release under {root} bundles an older ERTS than the "
                         "host's erlc, which compiles meshbeam_dist: install the release's OTP version on the host, "
                         "run `up` where erl (or MESHBEAM_ERL) has the release's ERTS, or use `init --identity none`")
     return [Action(f"compile {distmod.MODULE} into {distmod.EBIN_DIR}", compile_script())]

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from meshbeam import inventory, plan, plantypes, remote, wgplan, wireguard
+from meshbeam import inventory, keyfiles, keys, plan, plantypes, remote, wgplan, wireguard
 from meshbeam.keys import KeyStore
 from meshbeam.plan import Facts, FileFact, HostPlan, Write
 
@@ -123,19 +123,6 @@ def test_up_backs_up_each_replaced_file_once_before_changing_it(inv):
     assert backup not in [w.path for w in again.writes], "the first backup is never overwritten"
 
 
-class _Cookie:
-    """Secrets with a chosen cookie (a cluster made before cookies were hex could hold any URL-safe one)."""
-
-    def __init__(self, store: KeyStore, cookie: str) -> None:
-        self.store, self._cookie = store, cookie
-
-    def cookie(self) -> str:
-        return self._cookie
-
-    def __getattr__(self, name: str):
-        return getattr(self.store, name)
-
-
 @pytest.mark.parametrize("mix_release", [True, False])
 def test_a_cookie_starting_with_a_dash_is_refused_only_where_it_goes_on_a_command_line(inv, mix_release):
     """A mix release's start script passes the cookie as --cookie, which erl would read as a flag
@@ -145,9 +132,11 @@ def test_a_cookie_starting_with_a_dash_is_refused_only_where_it_goes_on_a_comman
                    mix_release=mix_release)
     q = plan.query(mesh, host)
     facts = Facts(frozenset(q.tools), frozenset({"iface"}), (), {"root": "/root"}, {p: FileFact(p, False) for p in q.paths})
-    secrets = _Cookie(KeyStore(inv), "-" + "a" * 63)
+    cookie = "-" + "a" * 63  # as a cluster made before cookies were hex could hold
+    (inv / "keys" / keys.COOKIE_FILE).write_bytes(keyfiles.encode_text(cookie))
+    store = KeyStore(inv)
     if mix_release:
         with pytest.raises(plan.PlanError, match="starts with '-'.*rotate-keys --cookie"):
-            plan.build(mesh, host, secrets, facts)
+            plan.build(mesh, host, store, facts)
     else:
-        assert any(w.content == secrets.cookie().encode() for w in plan.build(mesh, host, secrets, facts).writes)
+        assert any(w.content == cookie.encode() for w in plan.build(mesh, host, store, facts).writes)
